@@ -1,0 +1,1 @@
+"""srcal benchmarks: built-in offline suites, public benchmark specs, parsing and scoring."""

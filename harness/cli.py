@@ -1,0 +1,122 @@
+"""The ``srcal`` command line.
+
+Start-up imports only ``click``: every command imports what it needs when it runs, so
+``srcal --help`` and light commands never pay for torch or transformers.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="srcal")
+def main() -> None:
+    """srcal: Self-Rationale Calibration for vision-language models, with an evaluation harness."""
+
+
+# ----------------------------------------------------------------------------- data
+
+
+@main.group()
+def data() -> None:
+    """Build and validate the built-in offline datasets."""
+
+
+@data.command("build")
+@click.option(
+    "--preset", default="default", show_default=True, help="Data preset (benchmarks/presets/*.yaml)."
+)
+@click.option(
+    "--config", "config_file", type=click.Path(dir_okay=False), help="YAML file overriding the preset."
+)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output dataset directory.")
+@click.option("--force", is_flag=True, help="Rebuild even if OUT holds a dataset built with another config.")
+def data_build(preset: str, config_file: str | None, out: str, force: bool) -> None:
+    """Build base/rft/calib/test splits, images, a manifest and a datasets copy."""
+    from benchmarks.build import build_dataset, load_data_config
+    from benchmarks.configuration import ConfigError
+    from benchmarks.registry import UnknownNameError
+
+    try:
+        config = load_data_config(preset, config_file)
+        manifest = build_dataset(config, out, force=force, progress=click.echo)
+    except (ConfigError, UnknownNameError) as exc:
+        _fail(str(exc))
+        return
+    for split, info in manifest["splits"].items():
+        share = " ".join(f"{c}={v:.3f}" for c, v in info["category_share"].items())
+        click.echo(f"{split:5s} {info['count']:6d} items  {info['images']:6d} images  {share}")
+    click.echo("majority-answer baseline on test:")
+    for name, info in manifest["suites"].items():
+        click.echo(f"  {name:10s} {info['test_majority_baseline']:.3f} ({info['test_majority_answer']!r})")
+
+
+@data.command("validate")
+@click.argument("target", type=click.Path())
+@click.option("--no-images", is_flag=True, help="Skip opening and hashing the images.")
+def data_validate(target: str, no_images: bool) -> None:
+    """Check a dataset directory or JSONL file; exit 1 if any problem is found."""
+    from benchmarks.validate import validate
+
+    problems = validate(target, check_images=not no_images)
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        _fail(f"{len(problems)} problem(s) in {target}")
+    click.echo(f"{target}: no problems found")
+
+
+# ---------------------------------------------------------------------------- score
+
+
+@main.command()
+@click.option("--benchmark", "benchmark", required=True, help="Benchmark name (see `srcal benchmarks`).")
+@click.argument("responses", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the scored lines here (JSONL).")
+def score(benchmark: str, responses: str, out: str | None) -> None:
+    """Re-score saved responses offline with the benchmark's parser and official rule."""
+    from benchmarks.fileio import atomic_write_text
+    from benchmarks.registry import UnknownNameError
+    from harness.rescore import ResponsesFileError, rescore
+
+    try:
+        result = rescore(benchmark, responses)
+    except UnknownNameError as exc:
+        _fail(str(exc))
+        return
+    except ResponsesFileError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        _fail(f"{len(exc.problems)} malformed line(s); nothing written")
+        return
+    if out:
+        atomic_write_text(
+            out, "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in result.rows)
+        )
+    click.echo(json.dumps({"benchmark": benchmark, **result.summary}, indent=2, default=str))
+
+
+# ----------------------------------------------------------------------- benchmarks
+
+
+@main.command("benchmarks")
+def list_benchmarks() -> None:
+    """List the registered benchmarks (built-in suites and public benchmarks)."""
+    from benchmarks.registry import BENCHMARKS, BUILTIN_SUITES
+
+    for name in BENCHMARKS.names():
+        kind = "built-in" if name in BUILTIN_SUITES else "public"
+        click.echo(f"{name:20s} {kind}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
