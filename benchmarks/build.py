@@ -245,8 +245,8 @@ def _suite_items(
                     facts=draft.facts,
                     rationale=draft.rationale,
                     question_type=draft.question_type,
-                    source=suite.info.source,
-                    license=suite.info.license,
+                    source=draft.source or suite.info.source,
+                    license=draft.license or suite.info.license,
                 )
             )
             if len(kept) == n:

@@ -105,7 +105,9 @@ class BenchmarkItem:
             if name in data and not isinstance(data[name], str):
                 raise RecordError(f"field {name!r}: expected a string, got {type(data[name]).__name__}")
         choices = data.get("choices")
-        if choices is not None and not (isinstance(choices, list) and all(isinstance(c, str) for c in choices)):
+        if choices is not None and not (
+            isinstance(choices, list) and all(isinstance(c, str) for c in choices)
+        ):
             raise RecordError("field 'choices': expected a list of strings or null")
         if not isinstance(data.get("facts", {}), dict):
             raise RecordError("field 'facts': expected an object")

@@ -154,5 +154,8 @@ _PUBLIC = {
 for _name, _module in _PUBLIC.items():
     BENCHMARKS.register(_name, f"{_module}:SPEC")
 
+JUDGES.register("file", "benchmarks.judges:FileJudge")
+JUDGES.register("openai", "benchmarks.judges:OpenAIJudge")
+
 BUILTIN_SUITES = tuple(_BUILTIN)
 PUBLIC_BENCHMARKS = tuple(_PUBLIC)

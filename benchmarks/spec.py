@@ -64,6 +64,7 @@ class BenchmarkSpec:
         image_field: the raw schema's image field.
         lmms_task: the matching lmms-eval task name.
         citation: where the benchmark and its scoring rule come from.
+        row_filter: rows to keep when loading, ``{column: (allowed values, ...)}``.
     """
 
     name: str = ""
@@ -75,6 +76,7 @@ class BenchmarkSpec:
     image_field: str = "image"
     lmms_task: str | None = None
     citation: str = ""
+    row_filter: dict[str, tuple[Any, ...]] | None = None
 
     def to_doc(self, raw: dict[str, Any]) -> EvalDoc:
         raise NotImplementedError

@@ -34,6 +34,10 @@ class Draft:
     choices: list[str] | None = None
     image_key: str = ""
     """Identifies the source image (for disjointness bookkeeping), e.g. ``easyvqa/train/12``."""
+    source: str = ""
+    """This item's source when a suite mixes sources (else the suite's ``info.source``)."""
+    license: str = ""
+    """This item's licence when a suite mixes sources (else the suite's ``info.license``)."""
 
 
 @dataclass

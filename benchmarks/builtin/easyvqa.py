@@ -12,7 +12,6 @@ also turned into 4-way multiple choice.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from functools import cache
 from typing import Any
 
@@ -78,8 +77,8 @@ def _shape_from_questions(qa: list[tuple[str, str]]) -> str | None:
 
 
 def _color_from_pixels(image: Any) -> str | None:
-    counts = Counter(image.convert("RGB").getdata())
-    for rgb, _ in counts.most_common(4):
+    counts = image.convert("RGB").getcolors(maxcolors=1 << 16) or []
+    for _, rgb in sorted(counts, reverse=True)[:4]:
         if rgb in COLORS:
             return COLORS[rgb]
     return None
