@@ -53,3 +53,12 @@ def png_bytes(image: Any) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=False, compress_level=6)
     return buffer.getvalue()
+
+
+def srcal_home() -> Path:
+    """Where srcal caches what it builds (converted weights, zoo models, datasets).
+
+    ``$SRCAL_HOME`` if set, else ``~/.cache/srcal``.
+    """
+    root = os.environ.get("SRCAL_HOME")
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "srcal"

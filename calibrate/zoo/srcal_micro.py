@@ -1,0 +1,137 @@
+"""`srcal-micro`: a random-weight LLaVA-architecture model for unit tests (builds in about a second, < 1 MB).
+
+Same architecture family as srcal-tiny: a registered EfficientNet-style tower (here the tiny random CNN), the
+LLaVA 2-layer GELU projector and a tiny Llama language model, with a byte-level BPE tokenizer and the ChatML
+template. Saved with `save_pretrained`, so it reloads with plain
+``LlavaForConditionalGeneration.from_pretrained(dir)`` once ``calibrate.zoo.vision_tower`` is imported.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+MICRO_IMAGE_SIZE = 64
+MICRO_PATCH_SIZE = 16  # output stride of the tiny CNN -> (64 / 16) ** 2 = 16 image tokens
+MICRO_VISION_HIDDEN = 32
+MICRO_TEXT_HIDDEN = 64
+
+MODEL_CARD = """\
+---
+license: apache-2.0
+library_name: transformers
+pipeline_tag: image-text-to-text
+tags: [srcal, llava, random-weights, test-fixture]
+---
+# srcal-micro (seed {seed})
+
+A **random-weight** LLaVA-architecture model built offline by `calibrate.zoo.srcal_micro.build_srcal_micro`
+for srcal's unit tests. It produces noise: never evaluate it as a model.
+
+- Vision tower: `srcal_efficientnet` (`tiny_cnn`, {image_size} px, output stride {patch_size} ->
+  {n_tokens} image tokens of {vision_hidden} channels). Import `calibrate.zoo.vision_tower` before loading.
+- Projector: LLaVA 2-layer MLP (GELU).
+- Language model: Llama, hidden {text_hidden}, {layers} layers, {heads} heads, vocabulary {vocab}
+  (byte-level BPE trained on a fixed corpus, ChatML chat template).
+- Parameters: {n_params:,}.
+"""
+
+
+def build_srcal_micro(out_dir: str | Path, seed: int = 0) -> Path:
+    """Build and save srcal-micro (model, processor, generation config, model card) to `out_dir`.
+
+    Deterministic: the same seed gives identical weights (and identical safetensors bytes).
+    """
+    import torch
+    from transformers import (
+        CLIPImageProcessorPil,
+        GenerationConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
+    from transformers.image_utils import PILImageResampling
+
+    from calibrate.zoo.tokenizer import CHATML_TEMPLATE, IMAGE_TOKEN, build_micro_tokenizer
+    from calibrate.zoo.vision_tower import IMAGENET_MEAN, IMAGENET_STD, SrcalEfficientNetConfig
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_micro_tokenizer()
+    image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
+
+    vision_config = SrcalEfficientNetConfig(
+        backbone="tiny_cnn",
+        hidden_size=MICRO_VISION_HIDDEN,
+        image_size=MICRO_IMAGE_SIZE,
+        patch_size=MICRO_PATCH_SIZE,
+        tiny_channels=[8, 16, 16, 32],
+    )
+    text_config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=MICRO_TEXT_HIDDEN,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        tie_word_embeddings=False,
+        bos_token_id=None,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    config = LlavaConfig(
+        vision_config=vision_config,
+        text_config=text_config,
+        image_token_index=image_token_id,
+        image_seq_length=vision_config.num_image_tokens,
+        projector_hidden_act="gelu",
+        vision_feature_select_strategy="full",
+        vision_feature_layer=-1,
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(seed)
+    model = LlavaForConditionalGeneration(config).eval()
+    model.generation_config = GenerationConfig(
+        bos_token_id=None,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        do_sample=False,
+        max_new_tokens=32,
+    )
+
+    image_processor = CLIPImageProcessorPil(
+        size={"shortest_edge": MICRO_IMAGE_SIZE},
+        crop_size={"height": MICRO_IMAGE_SIZE, "width": MICRO_IMAGE_SIZE},
+        do_center_crop=True,
+        resample=PILImageResampling.BICUBIC,
+        image_mean=list(IMAGENET_MEAN),
+        image_std=list(IMAGENET_STD),
+    )
+    processor = LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=MICRO_PATCH_SIZE,
+        vision_feature_select_strategy="full",
+        num_additional_image_tokens=0,
+        image_token=IMAGE_TOKEN,
+        chat_template=CHATML_TEMPLATE,
+    )
+
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    (out / "README.md").write_text(
+        MODEL_CARD.format(
+            seed=seed,
+            image_size=MICRO_IMAGE_SIZE,
+            patch_size=MICRO_PATCH_SIZE,
+            n_tokens=vision_config.num_image_tokens,
+            vision_hidden=MICRO_VISION_HIDDEN,
+            text_hidden=MICRO_TEXT_HIDDEN,
+            layers=text_config.num_hidden_layers,
+            heads=text_config.num_attention_heads,
+            vocab=len(tokenizer),
+            n_params=sum(p.numel() for p in model.parameters()),
+        )
+    )
+    return out
