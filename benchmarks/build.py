@@ -313,6 +313,27 @@ def export_hf(split_items: dict[str, list[BenchmarkItem]], root: Path, target: P
     datasets.DatasetDict(splits).save_to_disk(str(target))
 
 
+def hf_row_to_item(row: dict[str, Any]) -> BenchmarkItem:
+    """The ``BenchmarkItem`` behind one row of the ``datasets`` copy (inverse of ``export_hf``)."""
+    return BenchmarkItem(
+        id=row["id"],
+        suite=row["suite"],
+        split=row["split"],
+        category=row["category"],
+        image=row["image_path"],
+        image_sha256=row["image_sha256"],
+        question=row["question"],
+        answer=row["answer"],
+        answer_type=row["answer_type"],
+        choices=list(row["choices"]) or None,
+        facts=json.loads(row["facts_json"]),
+        rationale=row["rationale"],
+        question_type=row["question_type"],
+        source=row["source"],
+        license=row["license"],
+    )
+
+
 def _manifest(
     config: DataConfig, split_items: dict[str, list[BenchmarkItem]], stage: Path, dropped: Counter[str]
 ) -> dict[str, Any]:

@@ -75,6 +75,30 @@ def data_validate(target: str, no_images: bool) -> None:
     click.echo(f"{target}: no problems found")
 
 
+@data.command("export-lmms")
+@click.option(
+    "--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False), help="Built dataset."
+)
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False), help="Directory for the task YAML files."
+)
+@click.option("--suites", default=None, help="Comma-separated suites (default: all in the dataset).")
+@click.option("--limit", type=int, default=None, help="First N test items per suite.")
+@click.option(
+    "--prompt-style", default="plain", show_default=True, type=click.Choice(["bare", "plain", "rationale"])
+)
+def data_export_lmms(
+    data_dir: str, out: str, suites: str | None, limit: int | None, prompt_style: str
+) -> None:
+    """Export built-in test suites as lmms-eval tasks (use with --include_path OUT)."""
+    from benchmarks.lmms_tasks import export_lmms_tasks
+
+    names = export_lmms_tasks(
+        data_dir, out, suites.split(",") if suites else None, limit=limit, prompt_style=prompt_style
+    )
+    click.echo(f"wrote {len(names)} task(s) to {out}: {', '.join(names)}")
+
+
 # ---------------------------------------------------------------------------- score
 
 
@@ -103,6 +127,53 @@ def score(benchmark: str, responses: str, out: str | None) -> None:
             out, "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in result.rows)
         )
     click.echo(json.dumps({"benchmark": benchmark, **result.summary}, indent=2, default=str))
+
+
+# ------------------------------------------------------------------------------ zoo
+
+
+@main.group()
+def zoo() -> None:
+    """Build the models srcal ships: srcal-tiny (real parts) and srcal-micro (tests)."""
+
+
+@zoo.command("build")
+@click.argument("name", type=click.Choice(["srcal-tiny", "srcal-micro"]))
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Output directory (default: $SRCAL_HOME/zoo/NAME)."
+)
+@click.option(
+    "--data", "data_dir", type=click.Path(file_okay=False), help="Built dataset (default: built if missing)."
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of the build.")
+@click.option("--force", is_flag=True, help="Rebuild even if an up-to-date build exists.")
+def zoo_build(name: str, out: str | None, data_dir: str | None, seed: int, force: bool) -> None:
+    """Build a zoo model (cached: a second build with the same recipe is a no-op)."""
+    import time
+
+    from benchmarks.fileio import srcal_home
+
+    started = time.perf_counter()
+
+    def say(message: str) -> None:
+        click.echo(f"[{time.perf_counter() - started:7.1f}s] {message}")
+
+    if name == "srcal-micro":
+        from calibrate.zoo.srcal_micro import build_srcal_micro
+
+        path = build_srcal_micro(out or srcal_home() / "zoo" / name, seed=seed)
+    else:
+        from calibrate.zoo.parts import PartsMissingError
+        from calibrate.zoo.srcal_tiny import TinyRecipe, build_srcal_tiny
+
+        try:
+            path = build_srcal_tiny(out, data_dir, TinyRecipe(seed=seed), progress=say, force=force)
+        except PartsMissingError as exc:
+            _fail(str(exc))
+            return
+        card = (path / "README.md").read_text()
+        click.echo(card[card.index("## Accuracy") :].split("\n## ")[0])
+    say(f"{name}: {path}")
 
 
 # ----------------------------------------------------------------------- benchmarks

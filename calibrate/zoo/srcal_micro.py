@@ -42,18 +42,11 @@ def build_srcal_micro(out_dir: str | Path, seed: int = 0) -> Path:
     Deterministic: the same seed gives identical weights (and identical safetensors bytes).
     """
     import torch
-    from transformers import (
-        CLIPImageProcessorPil,
-        GenerationConfig,
-        LlamaConfig,
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-        LlavaProcessor,
-    )
-    from transformers.image_utils import PILImageResampling
+    from transformers import LlamaConfig, LlavaForConditionalGeneration
 
-    from calibrate.zoo.tokenizer import CHATML_TEMPLATE, IMAGE_TOKEN, build_micro_tokenizer
-    from calibrate.zoo.vision_tower import IMAGENET_MEAN, IMAGENET_STD, SrcalEfficientNetConfig
+    from calibrate.zoo.assemble import generation_config, llava_config, llava_processor
+    from calibrate.zoo.tokenizer import IMAGE_TOKEN, build_micro_tokenizer
+    from calibrate.zoo.vision_tower import SrcalEfficientNetConfig
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -80,43 +73,11 @@ def build_srcal_micro(out_dir: str | Path, seed: int = 0) -> Path:
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
-    config = LlavaConfig(
-        vision_config=vision_config,
-        text_config=text_config,
-        image_token_index=image_token_id,
-        image_seq_length=vision_config.num_image_tokens,
-        projector_hidden_act="gelu",
-        vision_feature_select_strategy="full",
-        vision_feature_layer=-1,
-        tie_word_embeddings=False,
-    )
+    config = llava_config(vision_config, text_config, image_token_id)
     torch.manual_seed(seed)
     model = LlavaForConditionalGeneration(config).eval()
-    model.generation_config = GenerationConfig(
-        bos_token_id=None,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        do_sample=False,
-        max_new_tokens=32,
-    )
-
-    image_processor = CLIPImageProcessorPil(
-        size={"shortest_edge": MICRO_IMAGE_SIZE},
-        crop_size={"height": MICRO_IMAGE_SIZE, "width": MICRO_IMAGE_SIZE},
-        do_center_crop=True,
-        resample=PILImageResampling.BICUBIC,
-        image_mean=list(IMAGENET_MEAN),
-        image_std=list(IMAGENET_STD),
-    )
-    processor = LlavaProcessor(
-        image_processor=image_processor,
-        tokenizer=tokenizer,
-        patch_size=MICRO_PATCH_SIZE,
-        vision_feature_select_strategy="full",
-        num_additional_image_tokens=0,
-        image_token=IMAGE_TOKEN,
-        chat_template=CHATML_TEMPLATE,
-    )
+    model.generation_config = generation_config(tokenizer)
+    processor = llava_processor(tokenizer, MICRO_IMAGE_SIZE, MICRO_PATCH_SIZE)
 
     model.save_pretrained(out)
     processor.save_pretrained(out)

@@ -1,0 +1,242 @@
+"""One typed config dataclass per SRC stage, and the run config that joins them.
+
+Fields carry their help text and the paper's defaults where the paper states one
+(SRC, Wu et al., ICML 2025; see ../shared/SRC.md); ``[ours]`` marks a choice the paper
+leaves open. Presets (``calibrate/presets/*.yaml``) resolve into :class:`RunConfig`;
+``srcal calibrate`` writes the resolved config, every default explicit, to ``run.yaml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.build import DataConfig
+from benchmarks.configuration import ConfigError, from_mapping, load_yaml
+
+PRESET_DIR = Path(__file__).parent / "presets"
+METHODS = ("src", "sft-only", "outcome-dpo", "csr-style")
+
+
+def _help(text: str, **kwargs: Any) -> Any:
+    return field(metadata={"help": text}, **kwargs)
+
+
+@dataclass
+class ModelConfig:
+    """The base model every iteration starts from."""
+
+    base: str = _help(
+        "Hub id, local directory, or a zoo name (`srcal-tiny`, `srcal-micro`: built under $SRCAL_HOME if missing).",
+        default="srcal-tiny",
+    )
+    dtype: str = _help("auto (bf16 on CUDA, fp32 on CPU), fp32, bf16 or fp16.", default="auto")
+    device: str = _help("auto, cpu, cuda, cuda:N.", default="auto")
+    trust_remote_code: bool = _help("Allow code from the model repository.", default=False)
+
+
+@dataclass
+class RFTConfig:
+    """Stage 1, rationale fine-tuning: LoRA SFT on rationale-then-answer responses [paper]."""
+
+    lora_r: int = _help("LoRA rank [paper: 4 for LLaVA-1.5, 32 for LLaVA-Next].", default=4)
+    lora_alpha: int = _help("LoRA alpha [paper: 2 x rank].", default=8)
+    lora_dropout: float = _help("LoRA dropout [ours].", default=0.05)
+    learning_rate: float = _help("Learning rate [paper: 1e-5].", default=1e-5)
+    epochs: float = _help("Passes over the pool (ignored when max_steps > 0).", default=1.0)
+    max_steps: int = _help("Optimizer steps; > 0 overrides epochs.", default=-1)
+    batch_size: int = _help("Per-device batch size.", default=8)
+    gradient_accumulation_steps: int = _help("Gradient accumulation.", default=1)
+    max_items: int | None = _help("Use the first N items of the rft pool (None: all).", default=None)
+    teacher_rationales: str | None = _help(
+        "JSONL of teacher rationales {id, rationale} replacing the pool's gold rationales [paper: written by a "
+        "strong LVLM]; a rationale is kept only if its final answer matches the gold answer [ours].",
+        default=None,
+    )
+    prompt_style: str = _help("Prompt style: `bare` asks for no rationale, as in the paper.", default="bare")
+
+
+@dataclass
+class CandidateConfig:
+    """Stage 2, candidate search: a diverse set of responses per calibration item."""
+
+    strategy: str = _help(
+        "`sampling` (temperature/top-p) or `sentence_search` (sentence-level beams) [ours].",
+        default="sampling",
+    )
+    num_candidates: int = _help("Candidates per item before deduplication.", default=8)
+    temperature: float = _help("Sampling temperature.", default=1.0)
+    top_p: float = _help("Nucleus sampling mass.", default=0.95)
+    max_new_tokens: int = _help("Generation budget of one response.", default=128)
+    sentence_beams: int = _help("sentence_search: continuations sampled per partial response.", default=4)
+    sentence_keep: int = _help(
+        "sentence_search: partial responses kept per step (best and worst halves).", default=4
+    )
+    max_sentences: int = _help("sentence_search: sentences before the answer is forced.", default=6)
+    batch_size: int = _help("Prompts per generation batch (left-padded).", default=16)
+    max_items: int | None = _help(
+        "Use the first N calibration items per iteration (None: all).", default=None
+    )
+    prompt_style: str = _help("Prompt style (same as RFT).", default="bare")
+
+    def __post_init__(self) -> None:
+        if self.strategy not in ("sampling", "sentence_search"):
+            raise ValueError(f"strategy must be sampling or sentence_search, got {self.strategy!r}")
+        if self.num_candidates < 2:
+            raise ValueError("num_candidates must be >= 2 (pairs need two candidates)")
+
+
+@dataclass
+class ScorerConfig:
+    """Stage 3, the R-Scorer: pairwise judge of rationale quality and factual consistency."""
+
+    backbone: str = _help(
+        "Causal LM of the R-Scorer: hub id, directory, or `smollm2-135m-instruct` (the offline part) "
+        "[paper names Qwen-2.5-1.5B].",
+        default="smollm2-135m-instruct",
+    )
+    adapter: str | None = _help(
+        "Trained R-Scorer LoRA (srcal scorer train); None trains one in the run.", default=None
+    )
+    mode: str = _help("`pairwise` (the paper) or `pointwise` (its ablation).", default="pairwise")
+    both_orders: bool = _help("Score (A,B) and (B,A) to cancel position bias [ours].", default=True)
+    max_pairs_per_item: int | None = _help("Cap on compared pairs per item (None: all).", default=None)
+    batch_size: int = _help("Scorer forward batch size.", default=16)
+    dtype: str = _help("Scorer dtype (auto: bf16 on CUDA, fp32 on CPU).", default="auto")
+    train_items: int = _help(
+        "Items of the rft pool whose candidates label the scorer's training pairs.", default=64
+    )
+    train_steps: int = _help("R-Scorer LoRA SFT steps.", default=100)
+    train_lora_r: int = _help("R-Scorer LoRA rank.", default=16)
+    train_learning_rate: float = _help("R-Scorer learning rate.", default=2e-4)
+    labels: str | None = _help(
+        "JSONL of external judge labels {item_id, a, b, verdict}; None: the fact judge.", default=None
+    )
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("pairwise", "pointwise"):
+            raise ValueError(f"mode must be pairwise or pointwise, got {self.mode!r}")
+
+
+@dataclass
+class CurationConfig:
+    """Stage 4, confidence-weighted preference curation [paper; the formula is ours, see SRC.md]."""
+
+    confidence_weighting: bool = _help(
+        "Weight each comparison by 1 - tie mass (off: plain mean).", default=True
+    )
+    lambda_c: float = _help("Weight of the policy's self-confidence in its answer.", default=0.0)
+    require_correct: bool = _help(
+        "The chosen candidate's answer must be correct where gold exists.", default=True
+    )
+    tau: float = _help("Drop items whose chosen-rejected margin is below tau.", default=0.05)
+
+
+@dataclass
+class PreferenceConfig:
+    """Stage 5, preference fine-tuning: DPO plus an SFT term on the chosen response [paper]."""
+
+    beta: float = _help("DPO beta [paper: 0.1].", default=0.1)
+    sft_weight: float = _help("Weight of the SFT (NLL) term on chosen responses [paper: 0.02].", default=0.02)
+    lora_r: int = _help("LoRA rank [paper: 256].", default=256)
+    lora_alpha: int = _help("LoRA alpha [paper: 512].", default=512)
+    lora_dropout: float = _help("LoRA dropout [ours].", default=0.05)
+    learning_rate: float = _help("Learning rate [paper: 5e-7].", default=5e-7)
+    epochs: float = _help("Passes over the curated pairs (ignored when max_steps > 0).", default=1.0)
+    max_steps: int = _help("Optimizer steps; > 0 overrides epochs.", default=-1)
+    batch_size: int = _help("Pairs per device batch.", default=4)
+    gradient_accumulation_steps: int = _help("Gradient accumulation.", default=1)
+
+
+@dataclass
+class RunConfig:
+    """Everything one calibration run needs."""
+
+    name: str = _help("Run name (recorded in manifests).", default="src")
+    method: str = _help(f"One of {', '.join(METHODS)}.", default="src")
+    seed: int = _help("Seed of every stage.", default=0)
+    iterations: int = _help("Calibration iterations K [paper: 3].", default=3)
+    data_preset: str = _help("Built-in data preset the pools come from.", default="default")
+    data_dir: str | None = _help("A built dataset directory (None: $SRCAL_HOME/data/<preset>).", default=None)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    rft: RFTConfig = field(default_factory=RFTConfig)
+    candidates: CandidateConfig = field(default_factory=CandidateConfig)
+    scorer: ScorerConfig = field(default_factory=ScorerConfig)
+    curation: CurationConfig = field(default_factory=CurationConfig)
+    preference: PreferenceConfig = field(default_factory=PreferenceConfig)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            close = difflib.get_close_matches(self.method, METHODS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"unknown method {self.method!r}{hint}")
+        if self.iterations < 0:
+            raise ValueError("iterations must be >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_SECTIONS = {
+    "model": ModelConfig,
+    "rft": RFTConfig,
+    "candidates": CandidateConfig,
+    "scorer": ScorerConfig,
+    "curation": CurationConfig,
+    "preference": PreferenceConfig,
+}
+
+
+def run_config_from_dict(data: dict[str, Any], where: str = "config") -> RunConfig:
+    """A RunConfig from nested mappings; unknown sections/fields name ``where`` and the field."""
+    data = dict(data)
+    data.pop("data", None)  # the data section belongs to benchmarks.build.DataConfig
+    sections = {}
+    for key, cls in _SECTIONS.items():
+        value = data.pop(key, None) or {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: section {key!r} must be a mapping")
+        sections[key] = from_mapping(cls, value, f"{where}: {key}")
+    top = from_mapping(RunConfig, data, where)
+    for key, value in sections.items():
+        setattr(top, key, value)
+    return top
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = (
+            _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        )
+    return out
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def load_run_config(
+    preset: str | None = None, config_file: str | Path | None = None
+) -> tuple[RunConfig, DataConfig | None]:
+    """Resolve a preset and/or a config file (the file overrides the preset)."""
+    merged: dict[str, Any] = {}
+    where = "defaults"
+    if preset:
+        path = PRESET_DIR / f"{preset}.yaml"
+        if not path.is_file():
+            names = preset_names()
+            close = difflib.get_close_matches(preset, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"unknown preset {preset!r}{hint} (known: {', '.join(names)})")
+        merged = load_yaml(path)
+        where = str(path)
+    if config_file:
+        merged = _merge(merged, load_yaml(config_file))
+        where = str(config_file)
+    data_section = merged.get("data")
+    data_config = from_mapping(DataConfig, data_section, f"{where}: data") if data_section else None
+    return run_config_from_dict(merged, where), data_config

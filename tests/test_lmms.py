@@ -1,0 +1,100 @@
+"""lmms-eval drives srcal checkpoints on exported built-in tasks, offline (``tox -e lmms``)."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.lmms_tasks import export_lmms_tasks
+from benchmarks.records import read_items
+
+pytestmark = pytest.mark.lmms
+
+
+@pytest.fixture(autouse=True)
+def _needs_lmms_eval() -> None:
+    pytest.importorskip("lmms_eval")
+
+
+LIMIT = 8
+
+
+def run_lmms_eval(model_dir: Path, tasks_dir: Path, task: str, out: Path, extra: str = "") -> dict:
+    """Run the lmms-eval CLI; it exits 0 even when it failed, so success is read from its files."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    args = f"pretrained={model_dir}{extra}"
+    cmd = [
+        sys.executable,
+        "-m",
+        "lmms_eval",
+        "eval",
+        "--model",
+        "srcal",
+        "--model_args",
+        args,
+        "--batch_size",
+        "4",
+    ]
+    cmd += ["--tasks", task, "--include_path", str(tasks_dir), "--output_path", str(out), "--log_samples"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    results = glob.glob(str(out / "*" / "*_results.json"))
+    samples = glob.glob(str(out / "*" / f"*_samples_{task}.jsonl"))
+    assert results and samples, (
+        f"lmms-eval wrote no results (rc {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
+    return {
+        "results": json.loads(Path(results[0]).read_text())["results"][task],
+        "samples": [json.loads(line) for line in Path(samples[0]).read_text().splitlines()],
+    }
+
+
+@pytest.fixture(scope="module")
+def micro(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from calibrate.zoo.srcal_micro import build_srcal_micro
+
+    return build_srcal_micro(tmp_path_factory.mktemp("micro") / "srcal-micro")
+
+
+class TestLmmsEval:
+    def test_entry_point_registers_srcal(self) -> None:
+        from lmms_eval.models import get_model
+
+        cls = get_model("srcal")
+        assert cls.__name__ == "SrcalLMM"
+
+    def test_cli_matches_native_engine_and_scoring(
+        self, micro: Path, smoke_dataset: Path, tmp_path: Path
+    ) -> None:
+        from PIL import Image
+
+        from benchmarks.registry import BENCHMARKS
+        from calibrate.generation import generate_texts
+        from calibrate.models import load_model
+
+        [task] = export_lmms_tasks(smoke_dataset, tmp_path / "tasks", suites=["digits"], limit=LIMIT)
+        run = run_lmms_eval(micro, tmp_path / "tasks", task, tmp_path / "out")
+        samples = sorted(run["samples"], key=lambda s: s["doc_id"])
+        assert len(samples) == LIMIT
+
+        # Same responses as srcal's own engine on the same prompts ...
+        items = [i for i in read_items(smoke_dataset / "test.jsonl") if i.suite == "digits"][:LIMIT]
+        spec = BENCHMARKS.get("digits")
+        docs = [spec.to_doc(i.to_dict()) for i in items]
+        loaded = load_model(micro)
+        images = [Image.open(smoke_dataset / i.image).convert("RGB") for i in items]
+        native = generate_texts(
+            loaded.model, loaded.processor, images, [spec.prompt(d, "plain") for d in docs], max_new_tokens=16
+        )
+        assert [s["filtered_resps"] for s in samples] == native
+        assert [s["input"] for s in samples] == [spec.prompt(d, "plain") for d in docs]
+
+        # ... and the same accuracy as srcal's scoring of those responses.
+        ours = spec.aggregate([spec.score(r, d) for r, d in zip(native, docs)])
+        assert run["results"]["accuracy,none"] == pytest.approx(ours["accuracy"])
+        assert run["results"]["parse_failure,none"] == pytest.approx(ours["parse_failure_rate"])

@@ -1,0 +1,152 @@
+"""trl's vision SFT and DPO drive srcal-micro with LoRA on the language model only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmarks.prompts import build_prompt
+from benchmarks.records import read_items
+from calibrate.generation import user_turn
+from calibrate.models import default_lora_targets, load_model
+
+
+@pytest.fixture(scope="module")
+def micro(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from calibrate.zoo.srcal_micro import build_srcal_micro
+
+    return build_srcal_micro(tmp_path_factory.mktemp("micro") / "srcal-micro")
+
+
+def _items(smoke_dataset: Path, n: int = 8) -> list:
+    return read_items(smoke_dataset / "rft.jsonl")[:n]
+
+
+def _image(smoke_dataset: Path, item) -> object:
+    from PIL import Image
+
+    with Image.open(smoke_dataset / item.image) as image:
+        return image.convert("RGB")
+
+
+def _snapshot(model) -> dict[str, torch.Tensor]:
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def _assert_only_lora_changed(model, before: dict[str, torch.Tensor]) -> None:
+    changed_lora, frozen_moved = 0, []
+    for name, param in model.named_parameters():
+        moved = not torch.equal(before[name], param.detach())
+        if "lora_" in name:
+            changed_lora += moved
+            assert "language_model" in name, f"LoRA outside the language model: {name}"
+        elif moved:
+            frozen_moved.append(name)
+    lora_b = [n for n, _ in model.named_parameters() if "lora_B" in n]
+    assert lora_b, "no LoRA parameters were created"
+    assert changed_lora >= len(lora_b), f"only {changed_lora} LoRA tensors changed"
+    assert not frozen_moved, f"frozen parameters changed: {frozen_moved[:5]}"
+
+
+def _lora_config(model):
+    from peft import LoraConfig
+
+    return LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=default_lora_targets(model))
+
+
+def run_lora_sft(model_dir: Path, smoke_dataset: Path, tmp_path: Path, batch_size: int = 4) -> None:
+    """Three SFT steps with LoRA on the language model; asserts only LoRA moved."""
+    import datasets
+    from trl import SFTConfig, SFTTrainer
+
+    loaded = load_model(model_dir)
+    rows = [
+        {
+            "images": [_image(smoke_dataset, item)],
+            "prompt": user_turn(build_prompt(item.question, item.choices)),
+            "completion": [{"role": "assistant", "content": [{"type": "text", "text": item.rationale}]}],
+        }
+        for item in _items(smoke_dataset)
+    ]
+    args = SFTConfig(
+        output_dir=str(tmp_path),
+        max_steps=3,
+        per_device_train_batch_size=batch_size,
+        learning_rate=1e-2,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        max_length=None,
+        gradient_checkpointing=False,
+    )
+    trainer = SFTTrainer(
+        model=loaded.model,
+        args=args,
+        train_dataset=datasets.Dataset.from_list(rows),
+        processing_class=loaded.processor,
+        peft_config=_lora_config(loaded.model),
+    )
+    before = _snapshot(trainer.model)
+    result = trainer.train()
+    assert result.training_loss > 0
+    _assert_only_lora_changed(trainer.model, before)
+
+
+def run_lora_dpo(model_dir: Path, smoke_dataset: Path, tmp_path: Path, batch_size: int = 4) -> None:
+    """Three DPO(+SFT term) steps, reference = adapter disabled; asserts only LoRA moved."""
+    import datasets
+    from trl import DPOConfig, DPOTrainer
+
+    loaded = load_model(model_dir)
+    rows = []
+    for item in _items(smoke_dataset):
+        prompt = user_turn(build_prompt(item.question, item.choices))
+        rows.append(
+            {
+                "images": [_image(smoke_dataset, item)],
+                "prompt": prompt,
+                "chosen": [{"role": "assistant", "content": [{"type": "text", "text": item.rationale}]}],
+                "rejected": [{"role": "assistant", "content": [{"type": "text", "text": "Answer: nothing"}]}],
+            }
+        )
+    args = DPOConfig(
+        output_dir=str(tmp_path),
+        max_steps=3,
+        per_device_train_batch_size=batch_size,
+        learning_rate=1e-2,
+        beta=0.1,
+        loss_type=["sigmoid", "sft"],
+        loss_weights=[1.0, 0.02],
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        max_length=None,
+        gradient_checkpointing=False,
+    )
+    trainer = DPOTrainer(
+        model=loaded.model,
+        ref_model=None,  # the reference is the base with the adapter disabled: no second copy
+        args=args,
+        train_dataset=datasets.Dataset.from_list(rows),
+        processing_class=loaded.processor,
+        peft_config=_lora_config(loaded.model),
+    )
+    before = _snapshot(trainer.model)
+    trainer.train()
+    _assert_only_lora_changed(trainer.model, before)
+    logged = [log for log in trainer.state.log_history if "rewards/margins" in log or "loss" in log]
+    assert logged, "DPO logged no metrics"
+
+
+class TestSFT:
+    def test_lora_sft_changes_only_lora(self, micro: Path, smoke_dataset: Path, tmp_path: Path) -> None:
+        run_lora_sft(micro, smoke_dataset, tmp_path)
+
+
+class TestDPO:
+    def test_dpo_with_sft_term_changes_only_lora(
+        self, micro: Path, smoke_dataset: Path, tmp_path: Path
+    ) -> None:
+        run_lora_dpo(micro, smoke_dataset, tmp_path)
