@@ -219,10 +219,31 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
+def apply_overrides(config: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Apply ``section.field=value`` overrides (values parsed as YAML) to a nested mapping."""
+    import yaml
+
+    config = _merge(config, {})
+    for override in overrides:
+        if "=" not in override:
+            raise ConfigError(f"--set {override!r}: expected KEY=VALUE (e.g. scorer.mode=pointwise)")
+        key, value = override.split("=", 1)
+        target = config
+        parts = key.split(".")
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise ConfigError(f"--set {override!r}: {part!r} is not a section")
+        target[parts[-1]] = yaml.safe_load(value)
+    return config
+
+
 def load_run_config(
-    preset: str | None = None, config_file: str | Path | None = None
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
 ) -> tuple[RunConfig, DataConfig | None]:
-    """Resolve a preset and/or a config file (the file overrides the preset)."""
+    """Resolve a preset, a config file (overrides the preset) and ``--set`` overrides (override both)."""
     merged: dict[str, Any] = {}
     where = "defaults"
     if preset:
@@ -237,6 +258,9 @@ def load_run_config(
     if config_file:
         merged = _merge(merged, load_yaml(config_file))
         where = str(config_file)
+    if overrides:
+        merged = apply_overrides(merged, overrides)
+        where = f"{where} + --set"
     data_section = merged.get("data")
     data_config = from_mapping(DataConfig, data_section, f"{where}: data") if data_section else None
     return run_config_from_dict(merged, where), data_config

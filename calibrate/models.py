@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 ADAPTER_RECORD = "srcal_adapter.json"
 ADAPTER_RECORD_VERSION = 1
 LLAVA_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj)"
-CAUSAL_LM_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
+CAUSAL_LM_LORA_TARGETS = r".*\.(q_proj|k_proj|v_proj|o_proj)"
+"""A regex rather than a list: peft stores a list as a set, whose saved order varies between processes."""
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
 _DTYPE_ALIASES = {
     "fp32": "float32",
@@ -237,13 +238,13 @@ def is_text_only(model_cls: type) -> bool:
     return model_cls.__name__ == "AutoModelForCausalLM"
 
 
-def default_lora_targets(model: Any) -> str | list[str]:
+def default_lora_targets(model: Any) -> str:
     """LoRA targets: the language model's attention projections only (the vision tower has q/v projections too)."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     names = (name for name, _ in base.named_modules())
     if any(".language_model" in f".{name}" for name in names):
         return LLAVA_LORA_TARGETS
-    return list(CAUSAL_LM_LORA_TARGETS)
+    return CAUSAL_LM_LORA_TARGETS
 
 
 def _local_dir(model_id_or_dir: str) -> Path | None:

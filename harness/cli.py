@@ -129,6 +129,59 @@ def score(benchmark: str, responses: str, out: str | None) -> None:
     click.echo(json.dumps({"benchmark": benchmark, **result.summary}, indent=2, default=str))
 
 
+# ------------------------------------------------------------------------ calibrate
+
+
+@main.command()
+@click.option(
+    "--preset", default=None, help="Preset (calibrate/presets): smoke, tiny, llava15-7b, llava-next-8b."
+)
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML overriding the preset.")
+@click.option("--run-dir", required=True, type=click.Path(file_okay=False), help="Run directory.")
+@click.option(
+    "--stage",
+    default=None,
+    help="Stop after this stage (data, rft, scorer, candidates, judge, curate, preference).",
+)
+@click.option(
+    "--method", default=None, help="src, sft-only, outcome-dpo or csr-style (overrides the preset)."
+)
+@click.option(
+    "--set", "overrides", multiple=True, help="Override a field: --set scorer.mode=pointwise (repeatable)."
+)
+def calibrate(
+    preset: str | None,
+    config_file: str | None,
+    run_dir: str,
+    stage: str | None,
+    method: str | None,
+    overrides: tuple,
+) -> None:
+    """Run Self-Rationale Calibration: RFT, then K iterations of candidates -> R-Scorer -> curation -> DPO."""
+    import time
+
+    from benchmarks.configuration import ConfigError
+    from benchmarks.registry import UnknownNameError
+    from calibrate.config import load_run_config
+    from calibrate.loop import Calibration
+
+    started = time.perf_counter()
+
+    def say(message: str) -> None:
+        click.echo(f"[{time.perf_counter() - started:7.1f}s] {message}")
+
+    try:
+        if not preset and not config_file:
+            raise ConfigError("give --preset NAME and/or --config FILE")
+        sets = ([f"method={method}"] if method else []) + list(overrides)
+        run_cfg, data_cfg = load_run_config(preset, config_file, sets)
+        summary = Calibration(run_cfg, run_dir, data_cfg, progress=say).run(stop_after=stage)
+    except (ConfigError, UnknownNameError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    click.echo(json.dumps(summary, indent=2, default=str))
+
+
 # ------------------------------------------------------------------------------ zoo
 
 

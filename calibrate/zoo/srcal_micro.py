@@ -96,3 +96,37 @@ def build_srcal_micro(out_dir: str | Path, seed: int = 0) -> Path:
         )
     )
     return out
+
+
+def build_srcal_micro_lm(out_dir: str | Path, seed: int = 0) -> Path:
+    """A random-weight tiny Llama causal LM with the micro tokenizer: the R-Scorer backbone of smoke runs."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from calibrate.zoo.tokenizer import build_micro_tokenizer
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_micro_tokenizer()
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=MICRO_TEXT_HIDDEN,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        tie_word_embeddings=False,
+        bos_token_id=None,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config).eval()
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    (out / "README.md").write_text(
+        "# srcal-micro-lm\n\nA random-weight tiny Llama causal LM (micro tokenizer, ChatML) built by "
+        "`calibrate.zoo.srcal_micro.build_srcal_micro_lm` for srcal's smoke runs and tests. It produces noise.\n"
+    )
+    return out

@@ -1,0 +1,191 @@
+"""Stage artifacts: append-only per-item logs, hashes and manifests that make stages resumable.
+
+A stage's manifest (``<dir>/<stage>.manifest.json``) records its config hash, the hashes
+of its inputs and outputs, versions, seed and timings. ``is_complete`` trusts a stage
+only when its manifest matches the current config and inputs *and* its outputs still
+hash to what the manifest says; anything else is recomputed. Per-item stages append
+one JSON line per finished item to an :class:`ItemLog` (flushed and fsynced), so an
+interrupted stage resumes at the first missing item; a torn last line is discarded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from benchmarks.fileio import atomic_write_json, sha256_file
+
+MANIFEST_VERSION = 1
+
+
+def config_hash(config: Any) -> str:
+    """sha256 of a JSON-able config (dataclasses via ``to_dict``/``asdict``)."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(config):
+        config = dataclasses.asdict(config)
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def path_hash(path: str | Path) -> str:
+    """sha256 of a file, or of a directory's files (relative names + contents, sorted)."""
+    path = Path(path)
+    if path.is_file():
+        return sha256_file(path)
+    if not path.is_dir():
+        raise FileNotFoundError(path)
+    digest = hashlib.sha256()
+    for child in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        digest.update(f"{child.relative_to(path).as_posix()}\0{sha256_file(child)}\n".encode())
+    return digest.hexdigest()
+
+
+def versions() -> dict[str, str | None]:
+    import importlib.metadata as md
+
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for dist in ("srcal", "torch", "transformers", "peft", "trl", "accelerate"):
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def manifest_path(directory: Path, stage: str) -> Path:
+    return directory / f"{stage}.manifest.json"
+
+
+def read_manifest(directory: Path, stage: str) -> dict[str, Any] | None:
+    path = manifest_path(directory, stage)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        return None  # a torn manifest is treated as absent: the stage reruns
+
+
+def is_complete(directory: Path, stage: str, cfg_hash: str, inputs: dict[str, str]) -> bool:
+    """Whether ``stage`` finished with this config and these inputs, and its outputs are intact."""
+    manifest = read_manifest(directory, stage)
+    if not manifest or manifest.get("config_hash") != cfg_hash or manifest.get("inputs") != inputs:
+        return False
+    for rel, digest in manifest.get("outputs", {}).items():
+        target = directory / rel
+        if not target.exists() or path_hash(target) != digest:
+            return False
+    return True
+
+
+def write_manifest(
+    directory: Path,
+    stage: str,
+    cfg_hash: str,
+    inputs: dict[str, str],
+    outputs: Iterable[str],
+    seed: int,
+    started: float,
+    summary: dict[str, Any],
+    config: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Record a finished stage (written last, atomically: its presence means the stage is done)."""
+    manifest = {
+        "manifest_version": MANIFEST_VERSION,
+        "stage": stage,
+        "config_hash": cfg_hash,
+        "config": config,
+        "inputs": inputs,
+        "outputs": {rel: path_hash(directory / rel) for rel in outputs},
+        "seed": seed,
+        "versions": versions(),
+        "seconds": round(time.time() - started, 2),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "summary": summary,
+    }
+    atomic_write_json(manifest_path(directory, stage), manifest)
+    return manifest
+
+
+CRASH_ENV = "SRCAL_CRASH_AFTER"
+"""Crash injection for resume tests: ``SRCAL_CRASH_AFTER=<path suffix>:<n>`` (e.g.
+``iter_2/candidates.jsonl:5``) kills the process (exit 137, no cleanup, like SIGKILL) once
+that log holds n records."""
+
+
+def _maybe_crash(path: Path, count: int) -> None:
+    spec = os.environ.get(CRASH_ENV)
+    if not spec:
+        return
+    name, _, limit = spec.rpartition(":")
+    if path.as_posix().endswith(name) and count >= int(limit):
+        os._exit(137)
+
+
+class ItemLog:
+    """An append-only JSONL file of per-item records keyed by ``item_id``.
+
+    Opening it reads the records already there (dropping a torn last line, which is
+    truncated away), so a stage can skip finished items and append the rest.
+    """
+
+    def __init__(self, path: str | Path, key: str = "item_id") -> None:
+        self.path = Path(path)
+        self.key = key
+        self.records: dict[str, dict[str, Any]] = {}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            self._load()
+
+    def _load(self) -> None:
+        data = self.path.read_bytes()
+        good_end = 0
+        for line in data.splitlines(keepends=True):
+            if not line.endswith(b"\n"):
+                break  # torn write of the last record
+            try:
+                record = json.loads(line)
+            except ValueError:
+                break
+            self.records[str(record[self.key])] = record
+            good_end += len(line)
+        if good_end != len(data):
+            with open(self.path, "r+b") as handle:
+                handle.truncate(good_end)
+
+    def __contains__(self, item_id: object) -> bool:
+        return str(item_id) in self.records
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def append(self, records: Iterable[dict[str, Any]]) -> None:
+        """Append records durably (one write, flush, fsync)."""
+        lines = []
+        for record in records:
+            self.records[str(record[self.key])] = record
+            lines.append(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+        if not lines:
+            return
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write("".join(lines))
+            handle.flush()
+            os.fsync(handle.fileno())
+        _maybe_crash(self.path, len(self.records))
+
+    def ordered(self, item_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """The records of ``item_ids`` in that order (those present)."""
+        return [self.records[i] for i in item_ids if i in self.records]
+
+    def rewrite_ordered(self, item_ids: Iterable[str]) -> None:
+        """Rewrite the file in ``item_ids`` order (makes resumed and uninterrupted files byte-identical)."""
+        from benchmarks.fileio import atomic_write_text
+
+        lines = [json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in self.ordered(item_ids)]
+        atomic_write_text(self.path, "".join(lines))

@@ -1,0 +1,83 @@
+"""Iteration checkpoints: a LoRA-trained policy saved as adapter + merged model, atomically.
+
+``iter_k/adapter/`` is the PEFT adapter trained on ``iter_{k-1}/model`` (its
+``srcal_adapter.json`` records that base's hash); ``iter_k/model/`` is the base with the
+adapter merged, the starting point of iteration k+1 and what the harness evaluates.
+Both are written into a staging directory renamed into place, so a crash never leaves
+a checkpoint that looks finished.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from calibrate.models import LoadedModel, save_adapter
+
+ADAPTER_DIR = "adapter"
+MODEL_DIR = "model"
+
+
+def save_checkpoint(peft_model: Any, base: LoadedModel, out_dir: Path) -> Path:
+    """Save ``peft_model``'s adapter and its merge into ``base`` under ``out_dir``/{adapter,model}."""
+    stage = out_dir / f".checkpoint.partial-{os.getpid()}"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    try:
+        save_adapter(peft_model, stage / ADAPTER_DIR, base)
+        merged = peft_model.merge_and_unload()
+        merged.save_pretrained(stage / MODEL_DIR)
+        base.processor.save_pretrained(stage / MODEL_DIR)
+        for name in (ADAPTER_DIR, MODEL_DIR):
+            shutil.rmtree(out_dir / name, ignore_errors=True)
+            os.replace(stage / name, out_dir / name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return out_dir / MODEL_DIR
+
+
+def copy_checkpoint(previous_model: Path, out_dir: Path) -> Path:
+    """An iteration that trained nothing (no pairs kept): its model is the previous one, copied."""
+    stage = out_dir / f".checkpoint.partial-{os.getpid()}"
+    shutil.rmtree(stage, ignore_errors=True)
+    shutil.copytree(previous_model, stage)
+    shutil.rmtree(out_dir / MODEL_DIR, ignore_errors=True)
+    os.replace(stage, out_dir / MODEL_DIR)
+    return out_dir / MODEL_DIR
+
+
+def trainer_kwargs(
+    out: str,
+    seed: int,
+    learning_rate: float,
+    batch_size: int,
+    gradient_accumulation_steps: int,
+    epochs: float,
+    max_steps: int,
+) -> dict[str, Any]:
+    """Arguments shared by srcal's trl trainers (SFT and DPO): seeded, no checkpoints, CPU-aware."""
+    import torch
+
+    return {
+        "output_dir": out,
+        "seed": seed,
+        "data_seed": seed,
+        "learning_rate": learning_rate,
+        "per_device_train_batch_size": batch_size,
+        "gradient_accumulation_steps": gradient_accumulation_steps,
+        "num_train_epochs": epochs,
+        "max_steps": max_steps,
+        "lr_scheduler_type": "cosine",
+        "warmup_steps": 0.05,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "report_to": [],
+        "max_length": None,
+        "gradient_checkpointing": False,
+        "dataloader_num_workers": 0,
+        "use_cpu": not torch.cuda.is_available(),
+        "bf16": torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        "disable_tqdm": False,
+    }

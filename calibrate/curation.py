@@ -1,0 +1,138 @@
+"""Stage 4: confidence-weighted preference curation (SRC.md; the formula is [ours]).
+
+Per item with candidates 1..N and R-Scorer verdicts on pairs (i, j), shown in both orders:
+
+- order-debiased win probability ``w_ij = (p_ij(A) + p_ji(B)) / 2`` (and ``w_ji`` alike),
+- tie mass ``t_ij = (p_ij(Tie) + p_ji(Tie)) / 2`` and confidence ``k_ij = 1 - t_ij``,
+- candidate score ``S_i = sum_j k_ij (w_ij - w_ji) / sum_j k_ij`` (plain mean of
+  ``w_ij - w_ji`` when ``confidence_weighting`` is off),
+- optionally mixed with the policy's self-confidence ``c_i`` (mean token probability of its
+  response): ``S_i + lambda_c * c_i``,
+- gate: where a gold answer exists the chosen candidate must be correct,
+- chosen = argmax S, rejected = argmin S (among the others), margin = S_chosen - S_rejected;
+  the item is dropped when the margin is below ``tau``.
+
+The same function curates the baselines: ``outcome-dpo`` scores candidates by answer
+correctness alone, ``csr-style`` by a precomputed self-reward.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from calibrate.config import CurationConfig
+from calibrate.records import Candidate, CandidateSet, Judgement, PreferencePair
+
+
+@dataclass
+class CurationOutcome:
+    pair: PreferencePair | None
+    reason: str
+    """``kept``, ``too_few_candidates``, ``no_correct_candidate``, ``below_tau``."""
+
+
+def scores_from_judgement(judgement: Judgement, candidate_ids: list[int], weighted: bool) -> dict[int, float]:
+    """``S_i`` for every candidate from the pairwise verdicts (both orders where present)."""
+    num: dict[int, float] = {i: 0.0 for i in candidate_ids}
+    den: dict[int, float] = {i: 0.0 for i in candidate_ids}
+    for v in judgement.verdicts:
+        if v.a not in num or v.b not in num:
+            continue
+        if v.p_ba:
+            w_ab = (v.p_ab[0] + v.p_ba[1]) / 2  # a wins when shown first, or b loses when shown first
+            w_ba = (v.p_ab[1] + v.p_ba[0]) / 2
+            tie = (v.p_ab[2] + v.p_ba[2]) / 2
+        else:
+            w_ab, w_ba, tie = v.p_ab[0], v.p_ab[1], v.p_ab[2]
+        k = (1.0 - tie) if weighted else 1.0
+        num[v.a] += k * (w_ab - w_ba)
+        num[v.b] += k * (w_ba - w_ab)
+        den[v.a] += k
+        den[v.b] += k
+    return {i: (num[i] / den[i] if den[i] > 0 else 0.0) for i in candidate_ids}
+
+
+def self_confidence(candidate: Candidate) -> float:
+    """The policy's own confidence in a response: its mean token probability."""
+    return math.exp(candidate.mean_logprob) if candidate.num_tokens else 0.0
+
+
+def curate_item(
+    candidate_set: CandidateSet,
+    scores: Mapping[int, float],
+    cfg: CurationConfig,
+    method: str = "src",
+) -> CurationOutcome:
+    """Pick (chosen, rejected) for one item from per-candidate scores."""
+    cands = {c.candidate_id: c for c in candidate_set.candidates}
+    if len(cands) < 2:
+        return CurationOutcome(None, "too_few_candidates")
+    total = {i: scores[i] + cfg.lambda_c * self_confidence(c) for i, c in cands.items()}
+    eligible = (
+        [i for i, c in cands.items() if c.correct or c.correct is None]
+        if cfg.require_correct
+        else list(cands)
+    )
+    if not eligible:
+        return CurationOutcome(None, "no_correct_candidate")
+    chosen = max(eligible, key=lambda i: (total[i], -i))
+    others = [i for i in cands if i != chosen]
+    rejected = min(others, key=lambda i: (total[i], i))
+    margin = total[chosen] - total[rejected]
+    if margin < cfg.tau:
+        return CurationOutcome(None, "below_tau")
+    pair = PreferencePair(
+        item_id=candidate_set.item_id,
+        chosen_id=chosen,
+        rejected_id=rejected,
+        chosen=cands[chosen].text,
+        rejected=cands[rejected].text,
+        margin=round(margin, 6),
+        scores={str(i): round(s, 6) for i, s in total.items()},
+        method=method,
+    )
+    return CurationOutcome(pair, "kept")
+
+
+def outcome_scores(candidate_set: CandidateSet) -> dict[int, float]:
+    """The outcome-only baseline: 1 for a correct answer, 0 otherwise (no rationale judged)."""
+    return {c.candidate_id: 1.0 if c.correct else 0.0 for c in candidate_set.candidates}
+
+
+def curate(
+    candidate_sets: list[CandidateSet],
+    judgements: Mapping[str, Judgement] | None,
+    cfg: CurationConfig,
+    method: str = "src",
+    extra_scores: Mapping[str, Mapping[int, float]] | None = None,
+) -> tuple[list[PreferencePair], dict[str, Any]]:
+    """Curate every item; returns the kept pairs and counts of why items were dropped."""
+    pairs: list[PreferencePair] = []
+    reasons: dict[str, int] = {}
+    for cs in candidate_sets:
+        ids = [c.candidate_id for c in cs.candidates]
+        if method == "outcome-dpo":
+            scores = outcome_scores(cs)
+        elif extra_scores is not None:
+            scores = dict(extra_scores.get(cs.item_id, {i: 0.0 for i in ids}))
+        else:
+            judgement = (judgements or {}).get(cs.item_id)
+            if judgement is None:
+                reasons["not_judged"] = reasons.get("not_judged", 0) + 1
+                continue
+            scores = scores_from_judgement(judgement, ids, cfg.confidence_weighting)
+        outcome = curate_item(cs, scores, cfg, method)
+        reasons[outcome.reason] = reasons.get(outcome.reason, 0) + 1
+        if outcome.pair is not None:
+            pairs.append(outcome.pair)
+    margins = [p.margin for p in pairs]
+    summary = {
+        "items": len(candidate_sets),
+        "pairs_kept": len(pairs),
+        "reasons": dict(sorted(reasons.items())),
+        "mean_margin": round(sum(margins) / len(margins), 4) if margins else None,
+    }
+    return pairs, summary

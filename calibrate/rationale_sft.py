@@ -1,0 +1,147 @@
+"""Stage 1: rationale fine-tuning (RFT), producing ``iter_0``.
+
+A light LoRA SFT (trl ``SFTTrainer``) that teaches the model to answer with a rationale
+first and ``Answer: <answer>`` last, *without* a prompt asking for it [paper]: prompts
+use the ``bare`` style (question and options only), completions are the pool's
+rationales, and the loss covers the completion only (prompt and image tokens masked).
+
+Rationales come from the ``rft`` pool's gold rationales (built-in suites: rendered from
+facts) or from a teacher model's file (``RFTConfig.teacher_rationales``: JSONL
+``{"id": ..., "rationale": ...}``); a teacher rationale is kept only if its final
+answer matches the gold answer [ours].
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from benchmarks.parsing import parse_response
+from benchmarks.records import BenchmarkItem, read_items
+from benchmarks.scoring import answers_match
+from calibrate.config import RFTConfig
+
+
+class TeacherFileError(ValueError):
+    """A malformed teacher-rationale file (the message names file, line and field)."""
+
+
+def apply_teacher_rationales(
+    items: list[BenchmarkItem], path: str | Path
+) -> tuple[list[BenchmarkItem], dict]:
+    """Replace gold rationales with a teacher's; keep only those whose final answer is the gold one."""
+    by_id: dict[str, str] = {}
+    with open(path, encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise TeacherFileError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from exc
+            for name in ("id", "rationale"):
+                if not isinstance(record.get(name), str):
+                    raise TeacherFileError(f"{path}:{lineno}: field {name!r}: missing or not a string")
+            by_id[record["id"]] = record["rationale"]
+    kept, wrong, missing = [], 0, 0
+    for item in items:
+        rationale = by_id.get(item.id)
+        if rationale is None:
+            missing += 1
+            continue
+        parsed = parse_response(rationale, item.answer_type, item.choices)
+        if answers_match(parsed.final_answer, item.answer, item.answer_type, item.choices):
+            kept.append(replace(item, rationale=rationale))
+        else:
+            wrong += 1
+    return kept, {"teacher_kept": len(kept), "teacher_wrong_answer": wrong, "teacher_missing": missing}
+
+
+def rft_items(data_dir: Path, cfg: RFTConfig) -> tuple[list[BenchmarkItem], dict[str, Any]]:
+    """The items stage 1 trains on (first ``max_items`` of the rft pool, teacher filter applied)."""
+    items = read_items(data_dir / "rft.jsonl")
+    if cfg.max_items is not None:
+        items = items[: cfg.max_items]
+    info: dict[str, Any] = {"pool_items": len(items)}
+    if cfg.teacher_rationales:
+        items, teacher = apply_teacher_rationales(items, cfg.teacher_rationales)
+        info.update(teacher)
+    return items, info
+
+
+def sft_rows(items: list[BenchmarkItem], data_dir: Path, prompt_style: str) -> list[dict[str, Any]]:
+    """trl conversational prompt/completion rows (image + bare question -> rationale + answer)."""
+    from PIL import Image
+
+    from benchmarks.prompts import build_prompt
+    from calibrate.generation import user_turn
+
+    rows = []
+    for item in items:
+        with Image.open(data_dir / item.image) as image:
+            picture = image.convert("RGB")
+        rows.append(
+            {
+                "images": [picture],
+                "prompt": user_turn(build_prompt(item.question, item.choices, style=prompt_style)),
+                "completion": [{"role": "assistant", "content": [{"type": "text", "text": item.rationale}]}],
+            }
+        )
+    return rows
+
+
+def train_rft(
+    base_dir: str, data_dir: Path, cfg: RFTConfig, out_dir: Path, seed: int, dtype: str = "auto"
+) -> dict:
+    """Train the RFT adapter on ``base_dir`` and save ``out_dir``/{adapter,model}; returns a summary."""
+    import datasets
+    from peft import LoraConfig
+    from trl import SFTConfig, SFTTrainer
+
+    from calibrate.checkpoints import save_checkpoint, trainer_kwargs
+    from calibrate.models import default_lora_targets, load_model
+
+    items, info = rft_items(data_dir, cfg)
+    if not items:
+        raise ValueError(f"no rationale fine-tuning items left in {data_dir / 'rft.jsonl'} ({info})")
+    base = load_model(base_dir, dtype=dtype)
+    peft_config = LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=default_lora_targets(base.model),
+        task_type="CAUSAL_LM",
+    )
+    with tempfile.TemporaryDirectory(prefix="srcal-rft-") as tmp:
+        args = SFTConfig(
+            **trainer_kwargs(
+                tmp,
+                seed,
+                cfg.learning_rate,
+                cfg.batch_size,
+                cfg.gradient_accumulation_steps,
+                cfg.epochs,
+                cfg.max_steps,
+            )
+        )
+        trainer = SFTTrainer(
+            model=base.model,
+            args=args,
+            train_dataset=datasets.Dataset.from_list(sft_rows(items, data_dir, cfg.prompt_style)),
+            processing_class=base.processor,
+            peft_config=peft_config,
+        )
+        result = trainer.train()
+        losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
+        save_checkpoint(trainer.model, base, out_dir)
+    return {
+        **info,
+        "train_items": len(items),
+        "steps": trainer.state.global_step,
+        "first_loss": round(losses[0], 4) if losses else None,
+        "last_loss": round(losses[-1], 4) if losses else None,
+        "train_loss": round(result.training_loss, 4),
+    }

@@ -1,0 +1,174 @@
+"""The SRC driver end to end on srcal-micro: artifacts, skipping, resume after a kill, baselines."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from calibrate.config import load_run_config
+from calibrate.loop import Calibration, RunDirError
+
+ITERATIONS = ("iter_0", "iter_1", "iter_2", "iter_3")
+
+
+def _cli(run_dir: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "calibrate",
+        "--preset",
+        "smoke",
+        "--run-dir",
+        str(run_dir),
+        *extra,
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=900)
+
+
+PATH_KEYS = ("base_model", "base_model_name_or_path", "data_dir", "path", "adapter")
+
+
+def _artifacts(run_dir: Path) -> dict[str, bytes]:
+    """Every artifact, minus what depends on where the run lives or when it ran.
+
+    Manifests keep their hashes of files (timings dropped); adapter records and
+    configs drop the absolute paths of their base (which name the run directory).
+    """
+    out = {}
+    for path in sorted(run_dir.rglob("*")):
+        if not path.is_file() or path.name in ("run.yaml", "README.md") or "/." in path.as_posix():
+            continue
+        rel = path.relative_to(run_dir).as_posix()
+        if path.name.endswith(".manifest.json"):
+            manifest = json.loads(path.read_text())
+            outputs = {k: v for k, v in manifest["outputs"].items() if k not in PATH_KEYS}
+            summary = {
+                k: v for k, v in manifest["summary"].items() if k not in PATH_KEYS and "second" not in k
+            }
+            # what this invocation did (differs after a resume by design), not what the stage produced
+            summary = {
+                k: v
+                for k, v in summary.items()
+                if "per_s" not in k and k not in ("items_generated", "tokens")
+            }
+            out[rel] = json.dumps([outputs, manifest["config_hash"], summary], sort_keys=True).encode()
+        elif path.suffix == ".json" and path.parent.name == "adapter":
+            record = {
+                k: v
+                for k, v in json.loads(path.read_text()).items()
+                if k not in PATH_KEYS and "second" not in k
+            }
+            out[rel] = json.dumps(record, sort_keys=True).encode()
+        else:
+            out[rel] = path.read_bytes()
+    return out
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("runs") / "smoke"
+    proc = _cli(run_dir)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return run_dir
+
+
+class TestSmokeRun:
+    def test_iterations_with_distinct_adapters(self, smoke_run: Path) -> None:
+        hashes = []
+        for name in ITERATIONS:
+            manifest_name = "rft" if name == "iter_0" else "preference"
+            manifest = json.loads((smoke_run / name / f"{manifest_name}.manifest.json").read_text())
+            assert manifest["outputs"]["adapter"] and manifest["outputs"]["model"]
+            assert (smoke_run / name / "adapter" / "adapter_model.safetensors").is_file()
+            record = json.loads((smoke_run / name / "adapter" / "srcal_adapter.json").read_text())
+            assert record["base_hash"]
+            hashes.append(manifest["outputs"]["adapter"])
+        assert len(set(hashes)) == len(hashes), "two iterations produced the same adapter"
+
+    def test_stage_artifacts(self, smoke_run: Path) -> None:
+        assert (smoke_run / "run.yaml").is_file()
+        for k in (1, 2, 3):
+            d = smoke_run / f"iter_{k}"
+            candidates = [json.loads(line) for line in (d / "candidates.jsonl").read_text().splitlines()]
+            judgements = [json.loads(line) for line in (d / "judgements.jsonl").read_text().splitlines()]
+            pairs = [json.loads(line) for line in (d / "pairs.jsonl").read_text().splitlines()]
+            assert len(candidates) == 12 and judgements and pairs
+            assert all(p["chosen"] != p["rejected"] for p in pairs)
+            for stage in ("candidates", "judge", "curate", "preference"):
+                manifest = json.loads((d / f"{stage}.manifest.json").read_text())
+                assert manifest["inputs"] and manifest["outputs"] and manifest["versions"]["trl"]
+
+    def test_rerun_skips_everything(self, smoke_run: Path) -> None:
+        before = _artifacts(smoke_run)
+        proc = _cli(smoke_run)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "running" not in proc.stdout
+        assert proc.stdout.count("up to date, skipped") >= 2 + 4 * 3
+        assert _artifacts(smoke_run) == before
+
+    def test_killed_mid_stage_resumes_to_identical_artifacts(self, smoke_run: Path, tmp_path: Path) -> None:
+        run_dir = tmp_path / "killed"
+        crashed = _cli(run_dir, env={"SRCAL_CRASH_AFTER": "iter_2/candidates.jsonl:5"})
+        assert crashed.returncode == 137, crashed.stderr[-2000:]
+        partial = (run_dir / "iter_2" / "candidates.jsonl").read_text().splitlines()
+        assert 0 < len(partial) < 12
+        assert not (run_dir / "iter_2" / "candidates.manifest.json").exists()
+        resumed = _cli(run_dir)
+        assert resumed.returncode == 0, resumed.stderr[-2000:]
+        assert "iter_1/preference: up to date, skipped" in resumed.stdout
+        assert _artifacts(run_dir) == _artifacts(smoke_run)
+
+
+class TestBadInput:
+    def test_unknown_preset_and_field(self, tmp_path: Path) -> None:
+        proc = _cli(tmp_path / "r", "--set", "scorer.moed=pointwise")
+        assert proc.returncode == 1 and "did you mean 'mode'" in proc.stderr
+        bad = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "harness.cli",
+                "calibrate",
+                "--preset",
+                "smok",
+                "--run-dir",
+                str(tmp_path / "r"),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert bad.returncode == 1 and "did you mean 'smoke'" in bad.stderr
+
+    def test_run_dir_with_other_config_is_refused(self, smoke_run: Path) -> None:
+        cfg, data = load_run_config("smoke", None, ["seed=7"])
+        with pytest.raises(RunDirError, match="another config"):
+            Calibration(cfg, smoke_run, data).run(stop_after="data")
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["method=sft-only"],
+        ["method=outcome-dpo", "iterations=1"],
+        ["method=csr-style", "iterations=1"],
+        ["scorer.mode=pointwise", "iterations=1"],
+        ["curation.confidence_weighting=false", "iterations=1"],
+        ["candidates.strategy=sentence_search", "iterations=1"],
+    ],
+    ids=["sft-only", "outcome-dpo", "csr-style", "pointwise", "no-confidence", "sentence-search"],
+)
+def test_baselines_and_ablations_run_end_to_end(overrides: list[str], tmp_path: Path) -> None:
+    cfg, data = load_run_config("smoke", None, overrides)
+    summary = Calibration(cfg, tmp_path / "run", data).run()
+    assert (tmp_path / "run" / "iter_0" / "model" / "config.json").is_file()
+    if cfg.method == "sft-only":
+        assert not (tmp_path / "run" / "iter_1").exists()
+        return
+    assert (tmp_path / "run" / "iter_1" / "model" / "config.json").is_file()
+    assert summary["iter_1"]["curate"]["items"] == 12

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import pytest
+
+from calibrate.config import CurationConfig
+from calibrate.curation import curate, curate_item, outcome_scores, scores_from_judgement
+from calibrate.records import Candidate, CandidateSet, Judgement, PairVerdict
+
+
+def cand(i: int, correct: bool | None = True, logprob: float = -1.0) -> Candidate:
+    return Candidate(
+        candidate_id=i,
+        text=f"response {i}",
+        rationale="",
+        final_answer="x",
+        parse_status="ok",
+        correct=correct,
+        logprob_sum=logprob,
+        num_tokens=1,
+    )
+
+
+def judgement(verdicts: list[tuple[int, int, list[float], list[float]]]) -> Judgement:
+    return Judgement(
+        item_id="q", mode="pairwise", verdicts=[PairVerdict(a, b, ab, ba) for a, b, ab, ba in verdicts]
+    )
+
+
+class TestScores:
+    def test_order_debiased_win_probability(self) -> None:
+        # 0 beats 1 when shown first (0.9) and when shown second (p_ba[1] = 0.7): w01 = 0.8, w10 = 0.2
+        j = judgement([(0, 1, [0.9, 0.1, 0.0], [0.3, 0.7, 0.0])])
+        s = scores_from_judgement(j, [0, 1], weighted=True)
+        assert s[0] == pytest.approx(0.6) and s[1] == pytest.approx(-0.6)
+
+    def test_position_bias_cancels(self) -> None:
+        # A scorer that always prefers the first shown response says nothing about the pair.
+        j = judgement([(0, 1, [0.8, 0.2, 0.0], [0.8, 0.2, 0.0])])
+        s = scores_from_judgement(j, [0, 1], weighted=True)
+        assert s[0] == pytest.approx(0.0) and s[1] == pytest.approx(0.0)
+
+    def test_confidence_weighting_discounts_ties(self) -> None:
+        # 0 vs 1: confident win for 0; 0 vs 2: near-tie that slightly favours 2.
+        verdicts = [
+            (0, 1, [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]),
+            (0, 2, [0.0, 0.1, 0.9], [0.1, 0.0, 0.9]),
+        ]
+        weighted = scores_from_judgement(judgement(verdicts), [0, 1, 2], weighted=True)
+        plain = scores_from_judgement(judgement(verdicts), [0, 1, 2], weighted=False)
+        # weighted: (1 * 1 + 0.1 * -0.1) / 1.1 ; plain: (1 - 0.1) / 2
+        assert weighted[0] == pytest.approx((1.0 - 0.01) / 1.1)
+        assert plain[0] == pytest.approx(0.45)
+        assert weighted[0] > plain[0]
+
+
+class TestCurateItem:
+    def test_best_vs_worst_with_margin(self) -> None:
+        cs = CandidateSet("q", [cand(0), cand(1), cand(2)])
+        out = curate_item(cs, {0: 0.5, 1: -0.7, 2: 0.1}, CurationConfig(tau=0.1))
+        assert out.reason == "kept"
+        assert (out.pair.chosen_id, out.pair.rejected_id) == (0, 1)
+        assert out.pair.margin == pytest.approx(1.2)
+
+    def test_correctness_gate(self) -> None:
+        cs = CandidateSet("q", [cand(0, correct=False), cand(1, correct=True), cand(2, correct=False)])
+        out = curate_item(cs, {0: 0.9, 1: 0.0, 2: -0.9}, CurationConfig(tau=0.0))
+        assert out.pair.chosen_id == 1 and out.pair.rejected_id == 2
+        none_correct = CandidateSet("q", [cand(0, correct=False), cand(1, correct=False)])
+        assert curate_item(none_correct, {0: 1.0, 1: 0.0}, CurationConfig()).reason == "no_correct_candidate"
+
+    def test_tau_drops_close_calls(self) -> None:
+        cs = CandidateSet("q", [cand(0), cand(1)])
+        assert curate_item(cs, {0: 0.02, 1: 0.0}, CurationConfig(tau=0.05)).reason == "below_tau"
+
+    def test_self_confidence_term(self) -> None:
+        cs = CandidateSet("q", [cand(0, logprob=-0.01), cand(1, logprob=-5.0)])
+        without = curate_item(cs, {0: 0.0, 1: 0.1}, CurationConfig(tau=0.0, lambda_c=0.0))
+        with_c = curate_item(cs, {0: 0.0, 1: 0.1}, CurationConfig(tau=0.0, lambda_c=1.0))
+        assert without.pair.chosen_id == 1 and with_c.pair.chosen_id == 0
+
+    def test_too_few(self) -> None:
+        assert (
+            curate_item(CandidateSet("q", [cand(0)]), {0: 1.0}, CurationConfig()).reason
+            == "too_few_candidates"
+        )
+
+
+class TestCurate:
+    def test_outcome_baseline_ignores_judgements(self) -> None:
+        cs = CandidateSet("q", [cand(0, correct=False), cand(1, correct=True)])
+        assert outcome_scores(cs) == {0: 0.0, 1: 1.0}
+        pairs, summary = curate([cs], None, CurationConfig(tau=0.5), method="outcome-dpo")
+        assert len(pairs) == 1 and pairs[0].chosen_id == 1 and pairs[0].method == "outcome-dpo"
+        assert summary["pairs_kept"] == 1
+
+    def test_unjudged_items_counted(self) -> None:
+        cs = CandidateSet("q", [cand(0), cand(1)])
+        pairs, summary = curate([cs], {}, CurationConfig())
+        assert pairs == [] and summary["reasons"] == {"not_judged": 1}

@@ -1,0 +1,279 @@
+"""R-Scorer: verdict probabilities, KV reuse equals a plain forward, pointwise mode, fact judge, training,
+resume and label files. Uses a tiny random Llama with the micro tokenizer (no SmolLM2)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmarks.parsing import parse_response
+from benchmarks.records import LETTERS, BenchmarkItem, read_items
+from benchmarks.scoring import answers_match
+from calibrate.config import ScorerConfig
+from calibrate.records import Candidate, CandidateSet, Judgement
+from calibrate.scorer import (
+    LabelError,
+    RScorer,
+    claim_share,
+    consistent_examples,
+    fact_examples,
+    fact_label,
+    fact_score,
+    read_labels,
+    select_pairs,
+    train_scorer,
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """The tiny model's ops are too small for two threads (and another process may hold the second core)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from calibrate.zoo.tokenizer import build_micro_tokenizer
+
+    out = tmp_path_factory.mktemp("tiny-scorer")
+    tok = build_micro_tokenizer()
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=None,
+    )
+    LlamaForCausalLM(config).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+def _scorer(tiny_dir: Path, **kw) -> RScorer:
+    from calibrate.models import load_model
+
+    cfg = ScorerConfig(backbone=str(tiny_dir), dtype="fp32", **kw)
+    return RScorer(load_model(tiny_dir, dtype="fp32", device="cpu"), cfg)
+
+
+def _cand(item: BenchmarkItem, cid: int, text: str) -> Candidate:
+    parsed = parse_response(text, item.answer_type, item.choices)
+    correct = answers_match(parsed.final_answer, item.answer, item.answer_type, item.choices)
+    return Candidate(cid, text, parsed.rationale, parsed.final_answer, parsed.parse_status, correct, -1.0, 10)
+
+
+def _wrong_answer(item: BenchmarkItem) -> str:
+    if item.answer_type == "multiple_choice":
+        return next(letter for letter in LETTERS[: len(item.choices or [])] if letter != item.answer)
+    if item.answer_type == "yes_no":
+        return "no" if item.answer == "yes" else "yes"
+    if item.answer_type in ("integer", "float"):
+        return str(int(float(item.answer)) + 3)
+    return "purple elephant"
+
+
+def _with_answer(item: BenchmarkItem, answer: str) -> str:
+    body = item.rationale.rsplit("Answer:", 1)[0].rstrip()
+    return f"{body}\nAnswer: {answer}"
+
+
+def _candidate_set(item: BenchmarkItem, n: int = 3) -> CandidateSet:
+    texts = [item.rationale, _with_answer(item, _wrong_answer(item)), f"Answer: {item.answer}"]
+    texts += [f"I think so.\nAnswer: {_wrong_answer(item)}"] * max(0, n - 3)
+    return CandidateSet(item.id, [_cand(item, i, t) for i, t in enumerate(texts[:n])])
+
+
+@pytest.fixture(scope="module")
+def items(smoke_dataset: Path) -> list[BenchmarkItem]:
+    return read_items(smoke_dataset / "calib.jsonl")
+
+
+def _plain_probs(scorer: RScorer, item, a, b) -> torch.Tensor:
+    ids = torch.tensor([scorer.pair_input_ids(item, a, b)])
+    with torch.no_grad():
+        logits = scorer.model(input_ids=ids).logits[0, -1]
+    return torch.softmax(logits[scorer.verdict_ids], -1)
+
+
+def test_verdicts_kv_reuse_and_batching(tiny_dir: Path, items: list[BenchmarkItem]) -> None:
+    chosen = items[:3]
+    sets = [_candidate_set(it, 3) for it in chosen]
+    tasks = [
+        (it, cs.candidates[a], cs.candidates[b])
+        for it, cs in zip(chosen, sets)
+        for a in range(3)
+        for b in range(3)
+        if a != b
+    ]
+    batched = _scorer(tiny_dir, batch_size=16)
+    probs = torch.tensor(batched.score_pairs(tasks))
+    assert probs.shape == (len(tasks), 3)
+    assert torch.allclose(probs.sum(-1), torch.ones(len(tasks)), atol=1e-5)
+    single = torch.tensor(_scorer(tiny_dir, batch_size=1).score_pairs(tasks))
+    assert torch.allclose(probs, single, atol=1e-4), (probs - single).abs().max()
+    plain = torch.stack([_plain_probs(batched, *t) for t in tasks])
+    assert torch.allclose(probs, plain, atol=1e-4), (probs - plain).abs().max()
+    # prefixes (1 batch) + first responses (1) + 18 ordered pairs (2): far fewer forwards than pairs
+    assert batched.forwards == 4
+
+
+def test_judge_both_orders_and_summary(tiny_dir: Path, items: list[BenchmarkItem], tmp_path: Path) -> None:
+    chosen = items[:2]
+    sets = [_candidate_set(it, 4) for it in chosen] + [CandidateSet("lonely", [])]
+    scorer = _scorer(tiny_dir, max_pairs_per_item=4)
+    summary = scorer.judge(chosen, sets, tmp_path / "judgements.jsonl")
+    lines = (tmp_path / "judgements.jsonl").read_text().splitlines()
+    judgements = [Judgement.from_dict(json.loads(line)) for line in lines]
+    assert [j.item_id for j in judgements] == [it.id for it in chosen]
+    for j in judgements:
+        assert (
+            [(v.a, v.b) for v in j.verdicts] == select_pairs(range(4), 4) == [(0, 1), (1, 2), (2, 3), (0, 2)]
+        )
+        for v in j.verdicts:
+            assert len(v.p_ab) == len(v.p_ba) == 3
+            assert abs(sum(v.p_ab) - 1) < 1e-5 and abs(sum(v.p_ba) - 1) < 1e-5
+    assert summary["items"] == 2 and summary["pairs"] == 8 and summary["ordered_pairs"] == 16
+    assert 0 <= summary["mean_tie_mass"] <= 1 and 0 <= summary["position_bias"] <= 1
+    assert summary["pairs_per_s"] > 0 and summary["forwards"] >= 3
+
+
+def test_pointwise_mode(tiny_dir: Path, items: list[BenchmarkItem], tmp_path: Path) -> None:
+    item = items[0]
+    scorer = _scorer(tiny_dir, mode="pointwise")
+    scorer.judge([item], [_candidate_set(item, 3)], tmp_path / "j.jsonl")
+    j = Judgement.from_dict(json.loads((tmp_path / "j.jsonl").read_text()))
+    assert j.mode == "pointwise" and sorted(j.pointwise) == ["0", "1", "2"]
+    for v in j.verdicts:
+        sa, sb = j.pointwise[str(v.a)], j.pointwise[str(v.b)]
+        assert 0 < sa < 1 and v.p_ba == []
+        assert v.p_ab == pytest.approx([sa / (sa + sb), sb / (sa + sb), 0.0], abs=1e-5)
+
+
+def _false_claim(item: BenchmarkItem) -> str | None:
+    """The gold rationale with one number changed (same final answer), if that makes a claim false."""
+    body, answer = item.rationale.rsplit("Answer:", 1)
+    for match in re.finditer(r"\d+", body):
+        changed = body[: match.start()] + str(int(match.group()) + 7) + body[match.end() :]
+        if "Answer:" not in changed:
+            return f"{changed}Answer:{answer}"
+    return None
+
+
+def test_fact_judge(items: list[BenchmarkItem]) -> None:
+    checked = 0
+    for item in items:
+        gold = _cand(item, 0, item.rationale)
+        wrong = _cand(item, 1, _with_answer(item, _wrong_answer(item)))
+        assert gold.correct and not wrong.correct
+        assert fact_score(item, gold) > fact_score(item, wrong)
+        assert fact_label(item, gold, wrong) == "A" and fact_label(item, wrong, gold) == "B"
+        assert fact_label(item, gold, gold) == "Tie"
+        text = _false_claim(item)
+        if text is None:
+            continue
+        false = _cand(item, 2, text)
+        if false.correct and claim_share(item, false) < claim_share(item, gold):
+            assert fact_label(item, gold, false) == "A" and fact_label(item, false, gold) == "B"
+            checked += 1
+    assert checked >= 3, "no item exercised the false-claim case"
+    examples = fact_examples(items[:4], [_candidate_set(it, 3) for it in items[:4]])
+    kept, dropped = consistent_examples(examples)
+    assert dropped == 0 and len(kept) == len(examples) == 4 * 3 * 2
+
+
+def test_consistency_filter(items: list[BenchmarkItem]) -> None:
+    item = items[0]
+    a, b = _candidate_set(item, 2).candidates
+    kept, dropped = consistent_examples([(item, a, b, "A"), (item, b, a, "A")])  # disagrees under order
+    assert kept == [] and dropped == 2
+    kept, dropped = consistent_examples([(item, a, b, "A")])  # one order: kept and mirrored
+    assert dropped == 0 and [(x[1].candidate_id, x[3]) for x in kept] == [(0, "A"), (1, "B")]
+
+
+def test_training_changes_lora_only(tiny_dir: Path, items: list[BenchmarkItem], tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from calibrate.models import load_model
+
+    chosen = items[:10]
+    sets = [_candidate_set(it, 3) for it in chosen]
+    # easy synthetic labels: the response with the gold answer wins (both orders)
+    examples = []
+    for it, cs in zip(chosen, sets):
+        gold, wrong = cs.candidates[0], cs.candidates[1]
+        examples += [(it, gold, wrong, "A"), (it, wrong, gold, "B")]
+    loaded = load_model(tiny_dir, dtype="fp32", device="cpu")
+    before = {n: p.detach().clone() for n, p in loaded.model.named_parameters()}
+    cfg = ScorerConfig(
+        backbone=str(tiny_dir), dtype="fp32", train_steps=12, train_lora_r=4, train_learning_rate=1e-2
+    )
+    summary = train_scorer(
+        cfg, examples, tmp_path / "adapter", seed=0, heldout_fraction=0.2, device="cpu", loaded=loaded
+    )
+    assert summary["heldout"] == 4 and summary["train"] == 16
+    assert summary["last_loss"] < summary["first_loss"]
+    assert summary["heldout_nll_after"] < summary["heldout_nll_before"]
+    assert summary["agreement_before"] is not None and summary["agreement_after"] is not None
+    after = {n.replace(".base_layer", ""): p for n, p in loaded.model.named_parameters() if "lora_" not in n}
+    assert set(after) == set(before)
+    moved = [n for n in before if not torch.equal(before[n], after[n].detach())]
+    assert not moved, f"frozen weights moved: {moved[:3]}"
+    weights = load_file(str(tmp_path / "adapter" / "adapter_model.safetensors"))
+    lora_b = [t for n, t in weights.items() if "lora_B" in n]
+    assert lora_b and all(t.abs().sum() > 0 for t in lora_b)  # lora_B starts at zero
+    assert (tmp_path / "adapter" / "srcal_adapter.json").is_file()
+    # the trained adapter loads back through the scorer config
+    scorer = RScorer.from_config(
+        ScorerConfig(backbone=str(tiny_dir), adapter=str(tmp_path / "adapter"), dtype="fp32"), device="cpu"
+    )
+    assert len(scorer.score_pairs([examples[0][:3]])[0]) == 3
+
+
+def test_resume_gives_identical_file(tiny_dir: Path, items: list[BenchmarkItem], tmp_path: Path) -> None:
+    chosen = items[:4]
+    sets = [_candidate_set(it, 3) for it in chosen]
+    scorer = _scorer(tiny_dir, batch_size=1)
+    full = tmp_path / "full.jsonl"
+    scorer.judge(chosen, sets, full)
+    part = tmp_path / "part.jsonl"
+    scorer.judge(chosen[2:3], sets, part)  # an earlier run that finished one item out of order
+    with open(part, "a") as handle:
+        handle.write('{"item_id": "torn')  # and was killed mid-write
+    summary = scorer.judge(chosen, sets, part)
+    assert summary["new_items"] == 3
+    assert part.read_bytes() == full.read_bytes()
+
+
+def test_read_labels(tmp_path: Path) -> None:
+    good = tmp_path / "labels.jsonl"
+    good.write_text(
+        '{"item_id": "x", "a": 0, "b": 1, "verdict": "A"}\n\n{"item_id": "x", "a": 1, "b": 0, "verdict": "tie"}\n'
+    )
+    assert [r["verdict"] for r in read_labels(good)] == ["A", "Tie"]
+    cases = {
+        '{"item_id": "x", "a": 0, "b": 1, "verdict": "C"}': "verdict",
+        '{"item_id": "x", "a": 0, "verdict": "A"}': "'b'",
+        '{"item_id": "x", "a": 0, "b": 0, "verdict": "A"}': "same candidate",
+        '{"item_id": "x", "a": "0", "b": 1, "verdict": "A"}': "candidate id",
+        "{not json": "invalid JSON",
+    }
+    for line, words in cases.items():
+        bad = tmp_path / "bad.jsonl"
+        bad.write_text('{"item_id": "x", "a": 0, "b": 1, "verdict": "B"}\n' + line + "\n")
+        with pytest.raises(LabelError, match=rf"bad\.jsonl:2: .*{re.escape(words)}"):
+            read_labels(bad)
