@@ -20,8 +20,27 @@ ADAPTER_DIR = "adapter"
 MODEL_DIR = "model"
 
 
+def is_main_process() -> bool:
+    """Rank 0 of an ``accelerate launch``/torchrun job (or a single process)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def wait_for_everyone() -> None:
+    """A barrier across the processes of a distributed job (no-op in a single process)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from accelerate import PartialState
+
+        PartialState().wait_for_everyone()
+
+
 def save_checkpoint(peft_model: Any, base: LoadedModel, out_dir: Path) -> Path:
-    """Save ``peft_model``'s adapter and its merge into ``base`` under ``out_dir``/{adapter,model}."""
+    """Save ``peft_model``'s adapter and its merge into ``base`` under ``out_dir``/{adapter,model}.
+
+    Under a distributed launch only rank 0 writes; the others wait for it.
+    """
+    if not is_main_process():
+        wait_for_everyone()
+        return out_dir / MODEL_DIR
     stage = out_dir / f".checkpoint.partial-{os.getpid()}"
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
@@ -35,6 +54,7 @@ def save_checkpoint(peft_model: Any, base: LoadedModel, out_dir: Path) -> Path:
             os.replace(stage / name, out_dir / name)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+    wait_for_everyone()
     return out_dir / MODEL_DIR
 
 

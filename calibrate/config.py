@@ -115,6 +115,9 @@ class ScorerConfig:
     labels: str | None = _help(
         "JSONL of external judge labels {item_id, a, b, verdict}; None: the fact judge.", default=None
     )
+    balance_labels: bool = _help(
+        "Downsample the majority verdict (usually Tie) in the scorer's training labels [ours].", default=True
+    )
 
     def __post_init__(self) -> None:
         if self.mode not in ("pairwise", "pointwise"):

@@ -36,6 +36,7 @@ from benchmarks.configuration import ConfigError
 from benchmarks.fileio import atomic_write_json, atomic_write_text, srcal_home
 from benchmarks.records import BenchmarkItem, read_items
 from calibrate.artifacts import ItemLog, config_hash, is_complete, read_manifest, write_manifest
+from calibrate.checkpoints import is_main_process
 from calibrate.config import RunConfig
 
 STAGES = ("data", "rft", "scorer", "candidates", "judge", "curate", "preference")
@@ -114,6 +115,8 @@ class Calibration:
         self.say(f"{label}: running")
         started = time.time()
         outputs, summary = fn()
+        if not is_main_process():  # under a distributed launch rank 0 records the stage
+            return {"outputs": {}, "summary": summary}
         manifest = write_manifest(
             directory,
             name,
@@ -294,10 +297,14 @@ class Calibration:
         if self.cfg.method == "src":
 
             def judge() -> tuple[list[str], dict]:
-                from calibrate.scorer import RScorer
+                from calibrate.scorer import RScorer, agreement_with_facts
 
                 rscorer = RScorer.from_config(self.cfg.scorer, adapter=scorer["adapter"] if scorer else None)
                 summary = rscorer.judge(calib, sets, directory / "judgements.jsonl", progress=self.say)
+                judged = [
+                    Judgement.from_dict(r) for r in ItemLog(directory / "judgements.jsonl").ordered(ids)
+                ]
+                summary.update(agreement_with_facts(calib, sets, judged))
                 return ["judgements.jsonl"], summary
 
             scorer_id = (

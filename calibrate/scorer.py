@@ -668,6 +668,29 @@ def split_heldout(
 # --------------------------------------------------------------------------- training
 
 
+def balance_labels(examples: Sequence[Example], seed: int) -> list[Example]:
+    """Downsample every verdict class to the size of the largest minority class (deterministic).
+
+    Fact labels on similar candidates are mostly "Tie"; trained on them as they come, a small
+    scorer learns to answer "Tie" everywhere and never separates candidates.
+    """
+    import random
+
+    by_label: dict[str, list[Example]] = {}
+    for example in examples:
+        by_label.setdefault(example[3], []).append(example)
+    if len(by_label) < 2:
+        return list(examples)
+    sizes = sorted(len(v) for v in by_label.values())
+    cap = sizes[-2]  # the second-largest class: only the majority is cut
+    rng = random.Random(f"balance/{seed}")
+    keep: set[int] = set()
+    for group in by_label.values():
+        chosen = group if len(group) <= cap else rng.sample(group, cap)
+        keep.update(id(e) for e in chosen)
+    return [e for e in examples if id(e) in keep]
+
+
 def train_scorer(
     cfg: ScorerConfig,
     examples: Sequence[Example],
@@ -699,6 +722,8 @@ def train_scorer(
     if not kept:
         raise ValueError("no training labels left after the both-orders consistency filter")
     train, held = split_heldout(kept, seed, heldout_fraction)
+    if cfg.balance_labels:
+        train = balance_labels(train, seed)
     set_seed(seed)
     if loaded is None:
         loaded = load_model(resolve_backbone(cfg.backbone), dtype=cfg.dtype, device=device)
@@ -772,3 +797,43 @@ def train_scorer(
     }
     (out / "scorer_train.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def agreement_with_facts(
+    items: Sequence[BenchmarkItem], candidate_sets: Iterable[CandidateSet], judgements: Iterable[Judgement]
+) -> dict[str, Any]:
+    """How often the R-Scorer's order-debiased verdict matches the fact judge on the same pairs.
+
+    The verdict of pair (a, b) is the argmax of (w_ab, w_ba, tie) with both orders averaged;
+    agreement counts exact matches of A / B / Tie; ``decisive_agreement`` only pairs where
+    the fact judge is not a tie.
+    """
+    by_item = {i.id: i for i in items}
+    cands = {cs.item_id: {c.candidate_id: c for c in cs.candidates} for cs in candidate_sets}
+    total = agree = decisive = decisive_agree = 0
+    for judgement in judgements:
+        item = by_item.get(judgement.item_id)
+        if item is None:
+            continue
+        for v in judgement.verdicts:
+            a, b = cands[judgement.item_id][v.a], cands[judgement.item_id][v.b]
+            if v.p_ba:
+                probs = [
+                    (v.p_ab[0] + v.p_ba[1]) / 2,
+                    (v.p_ab[1] + v.p_ba[0]) / 2,
+                    (v.p_ab[2] + v.p_ba[2]) / 2,
+                ]
+            else:
+                probs = list(v.p_ab)
+            predicted = "ABT"[max(range(3), key=lambda k: probs[k])]
+            truth = fact_label(item, a, b)[0]
+            total += 1
+            agree += predicted == truth
+            if truth != "T":
+                decisive += 1
+                decisive_agree += predicted == truth
+    return {
+        "fact_agreement": round(agree / total, 4) if total else None,
+        "fact_decisive_agreement": round(decisive_agree / decisive, 4) if decisive else None,
+        "fact_pairs": total,
+    }

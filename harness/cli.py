@@ -182,6 +182,61 @@ def calibrate(
     click.echo(json.dumps(summary, indent=2, default=str))
 
 
+@main.group()
+def scorer() -> None:
+    """The R-Scorer: train it on pairwise labels."""
+
+
+@scorer.command("train")
+@click.option(
+    "--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False), help="Built dataset."
+)
+@click.option(
+    "--candidates",
+    "candidates_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="CandidateSet JSONL (e.g. a run's iter_k/candidates.jsonl or scorer/train_candidates.jsonl).",
+)
+@click.option(
+    "--labels",
+    type=click.Path(exists=True, dir_okay=False),
+    help="External judge labels {item_id,a,b,verdict}.",
+)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Adapter output directory.")
+@click.option("--preset", default="smoke", show_default=True, help="Preset whose `scorer` section is used.")
+@click.option("--set", "overrides", multiple=True, help="Override a field: --set scorer.train_steps=200.")
+def scorer_train(
+    data_dir: str, candidates_file: str, labels: str | None, out: str, preset: str, overrides: tuple
+) -> None:
+    """Train the R-Scorer (LoRA SFT) on fact-judge labels or an external judge's labels; report agreement."""
+    from pathlib import Path
+
+    from benchmarks.configuration import ConfigError
+    from benchmarks.records import SPLITS, read_items
+    from calibrate.artifacts import ItemLog
+    from calibrate.config import load_run_config
+    from calibrate.records import CandidateSet
+    from calibrate.scorer import LabelError, fact_examples, label_examples, read_labels, train_scorer
+
+    try:
+        run_cfg, _ = load_run_config(preset, None, overrides)
+        items = [i for split in SPLITS for i in read_items(Path(data_dir) / f"{split}.jsonl")]
+        log = ItemLog(candidates_file)
+        sets = [CandidateSet.from_dict(r) for r in log.records.values()]
+        wanted = {s.item_id for s in sets}
+        pool = [i for i in items if i.id in wanted]
+        if labels:
+            examples = label_examples(pool, sets, read_labels(labels))
+        else:
+            examples = fact_examples(pool, sets, run_cfg.scorer.max_pairs_per_item)
+        summary = train_scorer(run_cfg.scorer, examples, Path(out), run_cfg.seed)
+    except (ConfigError, LabelError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    click.echo(json.dumps(summary, indent=2, default=str))
+
+
 # ------------------------------------------------------------------------------ zoo
 
 

@@ -172,3 +172,44 @@ def test_baselines_and_ablations_run_end_to_end(overrides: list[str], tmp_path: 
         return
     assert (tmp_path / "run" / "iter_1" / "model" / "config.json").is_file()
     assert summary["iter_1"]["curate"]["items"] == 12
+
+
+def test_scorer_train_cli(smoke_run: Path, tmp_path: Path) -> None:
+    data_dir = json.loads((smoke_run / "data" / "manifest.json").read_text())["path"]
+    out = tmp_path / "scorer"
+    cmd = [sys.executable, "-m", "harness.cli", "scorer", "train", "--data", data_dir, "--out", str(out)]
+    cmd += [
+        "--candidates",
+        str(smoke_run / "scorer" / "train_candidates.jsonl"),
+        "--set",
+        "scorer.train_steps=2",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout[proc.stdout.rindex('{\n  "') :])  # the indented summary comes last
+    assert summary["steps"] == 2 and "agreement_after" in summary
+    assert (out / "adapter_model.safetensors").is_file()
+
+
+def test_dpo_stage_under_accelerate_with_two_processes(smoke_run: Path, tmp_path: Path) -> None:
+    """The preference stage runs unchanged under `accelerate launch` (2 CPU processes, gloo)."""
+    import shutil
+
+    run_dir = tmp_path / "ddp"
+    shutil.copytree(smoke_run, run_dir)
+    for stale in ("iter_2", "iter_3", "iter_1/adapter", "iter_1/model", "iter_1/preference.manifest.json"):
+        target = run_dir / stale
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2"]
+    cmd += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "harness.cli"]
+    cmd += ["calibrate", "--preset", "smoke", "--run-dir", str(run_dir), "--stage", "preference"]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    manifest = json.loads((run_dir / "iter_1" / "preference.manifest.json").read_text())
+    assert manifest["summary"]["steps"] == 2 and manifest["outputs"]["adapter"]
+    assert (run_dir / "iter_1" / "adapter" / "adapter_model.safetensors").is_file()
+    assert (run_dir / "iter_1" / "model" / "config.json").is_file()
+    assert not list((run_dir / "iter_1").glob(".checkpoint.partial-*"))
+    assert not (run_dir / "iter_2").exists()

@@ -277,3 +277,16 @@ def test_read_labels(tmp_path: Path) -> None:
         bad.write_text('{"item_id": "x", "a": 0, "b": 1, "verdict": "B"}\n' + line + "\n")
         with pytest.raises(LabelError, match=rf"bad\.jsonl:2: .*{re.escape(words)}"):
             read_labels(bad)
+
+
+def test_balance_labels_cuts_only_the_majority() -> None:
+    from calibrate.scorer import balance_labels
+
+    examples = (
+        [(None, None, None, "Tie")] * 10 + [(None, None, None, "A")] * 3 + [(None, None, None, "B")] * 4
+    )
+    examples = [(i, None, None, label) for i, (_, _, _, label) in enumerate(examples)]
+    balanced = balance_labels(examples, seed=0)
+    counts = {label: sum(1 for e in balanced if e[3] == label) for label in ("Tie", "A", "B")}
+    assert counts == {"Tie": 4, "A": 3, "B": 4}
+    assert balance_labels(examples, seed=0) == balanced
