@@ -68,6 +68,21 @@ def copy_checkpoint(previous_model: Path, out_dir: Path) -> Path:
     return out_dir / MODEL_DIR
 
 
+def lora_config(model: Any, r: int, alpha: int, dropout: float) -> Any:
+    """The LoRA of a policy-training stage: the language model's attention projections only."""
+    from peft import LoraConfig
+
+    from calibrate.models import default_lora_targets
+
+    return LoraConfig(
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=default_lora_targets(model),
+        task_type="CAUSAL_LM",
+    )
+
+
 def trainer_kwargs(
     out: str,
     seed: int,

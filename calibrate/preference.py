@@ -55,20 +55,13 @@ def train_preference(
 ) -> dict[str, Any]:
     """Train one iteration's DPO adapter on ``base_dir``; saves ``out_dir``/{adapter,model}."""
     import datasets
-    from peft import LoraConfig
     from trl import DPOConfig, DPOTrainer
 
-    from calibrate.checkpoints import save_checkpoint, trainer_kwargs
-    from calibrate.models import default_lora_targets, load_model
+    from calibrate.checkpoints import lora_config, save_checkpoint, trainer_kwargs
+    from calibrate.models import load_model
 
     base = load_model(base_dir, dtype=dtype)
-    peft_config = LoraConfig(
-        r=cfg.lora_r,
-        lora_alpha=cfg.lora_alpha,
-        lora_dropout=cfg.lora_dropout,
-        target_modules=default_lora_targets(base.model),
-        task_type="CAUSAL_LM",
-    )
+    peft_config = lora_config(base.model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout)
     with tempfile.TemporaryDirectory(prefix="srcal-dpo-") as tmp:
         args = DPOConfig(
             **trainer_kwargs(

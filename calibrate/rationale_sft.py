@@ -98,23 +98,16 @@ def train_rft(
 ) -> dict:
     """Train the RFT adapter on ``base_dir`` and save ``out_dir``/{adapter,model}; returns a summary."""
     import datasets
-    from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
 
-    from calibrate.checkpoints import save_checkpoint, trainer_kwargs
-    from calibrate.models import default_lora_targets, load_model
+    from calibrate.checkpoints import lora_config, save_checkpoint, trainer_kwargs
+    from calibrate.models import load_model
 
     items, info = rft_items(data_dir, cfg)
     if not items:
         raise ValueError(f"no rationale fine-tuning items left in {data_dir / 'rft.jsonl'} ({info})")
     base = load_model(base_dir, dtype=dtype)
-    peft_config = LoraConfig(
-        r=cfg.lora_r,
-        lora_alpha=cfg.lora_alpha,
-        lora_dropout=cfg.lora_dropout,
-        target_modules=default_lora_targets(base.model),
-        task_type="CAUSAL_LM",
-    )
+    peft_config = lora_config(base.model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout)
     with tempfile.TemporaryDirectory(prefix="srcal-rft-") as tmp:
         args = SFTConfig(
             **trainer_kwargs(
