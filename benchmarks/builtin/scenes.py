@@ -34,6 +34,7 @@ from benchmarks.builtin.base import (
     with_answer,
     yes_no,
 )
+from benchmarks.parsing import WORD_NUMBERS
 
 SIZE = 224
 SHAPES = ("circle", "square", "triangle")
@@ -52,26 +53,7 @@ BACKGROUND = (238, 238, 232)
 MARGIN = 22
 """Minimum pixel gap between two objects' centres for a left/right/above/below relation."""
 
-NUMBER_WORDS = {
-    w: i
-    for i, w in enumerate(
-        [
-            "zero",
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-        ]
-    )
-}
+NUMBER_WORDS = dict(WORD_NUMBERS)
 NUMBER_WORDS["none"] = 0
 NUMBER_WORDS["no"] = 0
 
