@@ -53,7 +53,7 @@ from benchmarks.records import BenchmarkItem
 from benchmarks.scoring import answers_match
 from calibrate.artifacts import ItemLog
 from calibrate.config import CandidateConfig
-from calibrate.generation import chat_prompt
+from calibrate.generation import chat_prompt, load_rgb
 from calibrate.records import Candidate, CandidateSet
 
 Progress = Callable[[str], None]
@@ -516,13 +516,6 @@ def build_candidate_set(
     return CandidateSet(item_id=item.id, candidates=candidates, num_generated=len(responses))
 
 
-def _load_image(path: Path) -> Any:
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return image.convert("RGB")
-
-
 def seed_batch(seed: int, batch: int) -> None:
     """Seed torch and python RNGs for batch ``batch`` of a run seeded with ``seed``."""
     import torch
@@ -537,7 +530,7 @@ def generate_batch(
 ) -> tuple[list[CandidateSet], int]:
     """Candidate sets of one batch of items (the caller seeds), and the tokens generated."""
     model, processor = policy.model, policy.processor
-    images = [_load_image(data_dir / item.image) for item in items]
+    images = [load_rgb(data_dir / item.image) for item in items]
     prompts = [build_prompt(item.question, item.choices, style=cfg.prompt_style) for item in items]
     if cfg.strategy == "sampling":
         responses: list[Sequence[Any]]

@@ -19,6 +19,26 @@ def user_turn(text: str, with_image: bool = True) -> list[dict[str, Any]]:
     return [{"role": "user", "content": content}]
 
 
+def assistant_turn(text: str) -> list[dict[str, Any]]:
+    """A response in the conversational form trl's SFT/DPO datasets take."""
+    return [{"role": "assistant", "content": [{"type": "text", "text": text}]}]
+
+
+def item_turn(item: Any, style: str) -> list[dict[str, Any]]:
+    """The user turn asking a benchmark item's question in prompt ``style``."""
+    from benchmarks.prompts import build_prompt
+
+    return user_turn(build_prompt(item.question, item.choices, style=style))
+
+
+def load_rgb(path: Any) -> Any:
+    """An image file as an RGB PIL image, fully read (the file is closed)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
 def chat_prompt(processor: Any, text: str, with_image: bool = True) -> str:
     """The model-ready prompt string for ``text`` (image placeholder included)."""
     return processor.apply_chat_template(

@@ -21,25 +21,17 @@ def dpo_rows(
     pairs: list[PreferencePair], items: dict[str, BenchmarkItem], data_dir: Path, prompt_style: str
 ) -> list[dict[str, Any]]:
     """trl conversational preference rows: image + prompt, chosen and rejected responses."""
-    from PIL import Image
+    from calibrate.generation import assistant_turn, item_turn, load_rgb
 
-    from benchmarks.prompts import build_prompt
-    from calibrate.generation import user_turn
-
-    rows = []
-    for pair in pairs:
-        item = items[pair.item_id]
-        with Image.open(data_dir / item.image) as image:
-            picture = image.convert("RGB")
-        rows.append(
-            {
-                "images": [picture],
-                "prompt": user_turn(build_prompt(item.question, item.choices, style=prompt_style)),
-                "chosen": [{"role": "assistant", "content": [{"type": "text", "text": pair.chosen}]}],
-                "rejected": [{"role": "assistant", "content": [{"type": "text", "text": pair.rejected}]}],
-            }
-        )
-    return rows
+    return [
+        {
+            "images": [load_rgb(data_dir / items[pair.item_id].image)],
+            "prompt": item_turn(items[pair.item_id], prompt_style),
+            "chosen": assistant_turn(pair.chosen),
+            "rejected": assistant_turn(pair.rejected),
+        }
+        for pair in pairs
+    ]
 
 
 def train_preference(

@@ -74,23 +74,16 @@ def rft_items(data_dir: Path, cfg: RFTConfig) -> tuple[list[BenchmarkItem], dict
 
 def sft_rows(items: list[BenchmarkItem], data_dir: Path, prompt_style: str) -> list[dict[str, Any]]:
     """trl conversational prompt/completion rows (image + bare question -> rationale + answer)."""
-    from PIL import Image
+    from calibrate.generation import assistant_turn, item_turn, load_rgb
 
-    from benchmarks.prompts import build_prompt
-    from calibrate.generation import user_turn
-
-    rows = []
-    for item in items:
-        with Image.open(data_dir / item.image) as image:
-            picture = image.convert("RGB")
-        rows.append(
-            {
-                "images": [picture],
-                "prompt": user_turn(build_prompt(item.question, item.choices, style=prompt_style)),
-                "completion": [{"role": "assistant", "content": [{"type": "text", "text": item.rationale}]}],
-            }
-        )
-    return rows
+    return [
+        {
+            "images": [load_rgb(data_dir / item.image)],
+            "prompt": item_turn(item, prompt_style),
+            "completion": assistant_turn(item.rationale),
+        }
+        for item in items
+    ]
 
 
 def train_rft(

@@ -9,6 +9,7 @@ template. Saved with `save_pretrained`, so it reloads with plain
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 MICRO_IMAGE_SIZE = 64
 MICRO_PATCH_SIZE = 16  # output stride of the tiny CNN -> (64 / 16) ** 2 = 16 image tokens
@@ -36,13 +37,32 @@ for srcal's unit tests. It produces noise: never evaluate it as a model.
 """
 
 
+def micro_text_config(tokenizer: Any) -> Any:
+    """The tiny Llama of srcal-micro (and of srcal-micro-lm) for ``tokenizer``."""
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=MICRO_TEXT_HIDDEN,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        tie_word_embeddings=False,
+        bos_token_id=None,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+
+
 def build_srcal_micro(out_dir: str | Path, seed: int = 0) -> Path:
     """Build and save srcal-micro (model, processor, generation config, model card) to `out_dir`.
 
     Deterministic: the same seed gives identical weights (and identical safetensors bytes).
     """
     import torch
-    from transformers import LlamaConfig, LlavaForConditionalGeneration
+    from transformers import LlavaForConditionalGeneration
 
     from calibrate.zoo.assemble import generation_config, llava_config, llava_processor
     from calibrate.zoo.tokenizer import IMAGE_TOKEN, build_micro_tokenizer
@@ -60,19 +80,7 @@ def build_srcal_micro(out_dir: str | Path, seed: int = 0) -> Path:
         patch_size=MICRO_PATCH_SIZE,
         tiny_channels=[8, 16, 16, 32],
     )
-    text_config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=MICRO_TEXT_HIDDEN,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-        tie_word_embeddings=False,
-        bos_token_id=None,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
+    text_config = micro_text_config(tokenizer)
     config = llava_config(vision_config, text_config, image_token_id)
     torch.manual_seed(seed)
     model = LlavaForConditionalGeneration(config).eval()
@@ -101,26 +109,14 @@ def build_srcal_micro(out_dir: str | Path, seed: int = 0) -> Path:
 def build_srcal_micro_lm(out_dir: str | Path, seed: int = 0) -> Path:
     """A random-weight tiny Llama causal LM with the micro tokenizer: the R-Scorer backbone of smoke runs."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
 
     from calibrate.zoo.tokenizer import build_micro_tokenizer
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = build_micro_tokenizer()
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=MICRO_TEXT_HIDDEN,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-        tie_word_embeddings=False,
-        bos_token_id=None,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
+    config = micro_text_config(tokenizer)
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config).eval()
     model.save_pretrained(out)

@@ -226,22 +226,18 @@ def short_answer_rows(
     items: list[Any], data_dir: Path, recipe: TinyRecipe, salt: str
 ) -> list[dict[str, Any]]:
     """trl conversational prompt/completion rows: image + question -> the gold short answer."""
-    from PIL import Image
 
-    from benchmarks.prompts import build_prompt
-    from calibrate.generation import user_turn
+    from calibrate.generation import assistant_turn, item_turn, load_rgb
 
     rng = random.Random(f"{recipe.seed}/{salt}")
     rows = []
     for item in items:
         style = "plain" if rng.random() < recipe.short_prompt_share else "bare"
-        with Image.open(data_dir / item.image) as image:
-            picture = image.convert("RGB")
         rows.append(
             {
-                "images": [picture],
-                "prompt": user_turn(build_prompt(item.question, item.choices, style=style)),
-                "completion": [{"role": "assistant", "content": [{"type": "text", "text": item.answer}]}],
+                "images": [load_rgb(data_dir / item.image)],
+                "prompt": item_turn(item, style),
+                "completion": assistant_turn(item.answer),
             }
         )
     return rows
