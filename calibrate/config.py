@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from benchmarks.build import DataConfig
 from benchmarks.configuration import ConfigError, from_mapping, load_yaml
 
 PRESET_DIR = Path(__file__).parent / "presets"
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 METHODS = ("src", "sft-only", "outcome-dpo", "csr-style")
 
 
@@ -183,6 +185,7 @@ class RunConfig:
         return dataclasses.asdict(self)
 
 
+RUN_ONLY_SECTIONS = ("eval", "baselines")
 _SECTIONS = {
     "model": ModelConfig,
     "rft": RFTConfig,
@@ -197,6 +200,8 @@ def run_config_from_dict(data: dict[str, Any], where: str = "config") -> RunConf
     """A RunConfig from nested mappings; unknown sections/fields name ``where`` and the field."""
     data = dict(data)
     data.pop("data", None)  # the data section belongs to benchmarks.build.DataConfig
+    for section in RUN_ONLY_SECTIONS:  # read by `srcal run` (harness.run), not by calibration
+        data.pop(section, None)
     sections = {}
     for key, cls in _SECTIONS.items():
         value = data.pop(key, None) or {}
@@ -237,16 +242,19 @@ def apply_overrides(config: dict[str, Any], overrides: list[str] | tuple[str, ..
             target = target.setdefault(part, {})
             if not isinstance(target, dict):
                 raise ConfigError(f"--set {override!r}: {part!r} is not a section")
-        target[parts[-1]] = yaml.safe_load(value)
+        parsed = yaml.safe_load(value)
+        if isinstance(parsed, str) and _FLOAT.fullmatch(parsed.strip()):
+            parsed = float(parsed)  # YAML 1.1 reads "3e-3" as a string
+        target[parts[-1]] = parsed
     return config
 
 
-def load_run_config(
+def load_run_mapping(
     preset: str | None = None,
     config_file: str | Path | None = None,
     overrides: list[str] | tuple[str, ...] = (),
-) -> tuple[RunConfig, DataConfig | None]:
-    """Resolve a preset, a config file (overrides the preset) and ``--set`` overrides (override both)."""
+) -> tuple[dict[str, Any], str]:
+    """The merged mapping of a preset, a config file and ``--set`` overrides, and where it came from."""
     merged: dict[str, Any] = {}
     where = "defaults"
     if preset:
@@ -264,6 +272,16 @@ def load_run_config(
     if overrides:
         merged = apply_overrides(merged, overrides)
         where = f"{where} + --set"
+    return merged, where
+
+
+def load_run_config(
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> tuple[RunConfig, DataConfig | None]:
+    """Resolve a preset, a config file (overrides the preset) and ``--set`` overrides (override both)."""
+    merged, where = load_run_mapping(preset, config_file, overrides)
     data_section = merged.get("data")
     data_config = from_mapping(DataConfig, data_section, f"{where}: data") if data_section else None
     return run_config_from_dict(merged, where), data_config

@@ -62,8 +62,11 @@ class Calibration:
         run_dir: str | Path,
         data_cfg: DataConfig | None = None,
         progress: Progress | None = None,
+        on_checkpoint: Callable[[str, Path], None] | None = None,
     ) -> None:
+        """``on_checkpoint(name, model_dir)`` is called as each checkpoint lands (``iter_0``, ``iter_1``, ...)."""
         self.cfg = cfg
+        self.on_checkpoint = on_checkpoint or (lambda _n, _d: None)
         self.run_dir = Path(run_dir)
         self.data_cfg = data_cfg or load_data_config(cfg.data_preset)
         self.say = progress or (lambda _m: None)
@@ -104,9 +107,9 @@ class Calibration:
     ) -> dict[str, Any]:
         """Run ``fn`` unless the stage is complete; ``fn`` returns (output names, summary)."""
         directory.mkdir(parents=True, exist_ok=True)
-        digest = config_hash(
-            {"stage": name, "config": cfg_part, "seed": self.cfg.seed, "method": self.cfg.method}
-        )
+        # data and RFT do not depend on the method: baselines reuse the SRC run's iter_0
+        method = None if name in ("data", "rft") else self.cfg.method
+        digest = config_hash({"stage": name, "config": cfg_part, "seed": self.cfg.seed, "method": method})
         label = f"{directory.name}/{name}"
         if is_complete(directory, name, digest, inputs):
             manifest = read_manifest(directory, name) or {}
@@ -150,7 +153,10 @@ class Calibration:
         base = resolve_model(self.cfg.model.base, progress=self.say)
         rft = self._rft(base, data)
         previous = rft
-        if stop_after == "rft" or self.cfg.method == "sft-only":
+        if stop_after == "rft":
+            return self.summaries
+        self.on_checkpoint("iter_0", Path(rft["model_dir"]))
+        if self.cfg.method == "sft-only":
             return self.summaries
         scorer = self._scorer(rft, data) if self.cfg.method == "src" else None
         if stop_after == "scorer":
@@ -159,6 +165,7 @@ class Calibration:
             previous = self._iteration(k, previous, data, scorer, stop_after)
             if previous is None:
                 break
+            self.on_checkpoint(f"iter_{k}", Path(previous["model_dir"]))
         return self.summaries
 
     def _data(self) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 
 import click
 
@@ -106,15 +107,37 @@ def data_export_lmms(
 @click.option("--benchmark", "benchmark", required=True, help="Benchmark name (see `srcal benchmarks`).")
 @click.argument("responses", type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the scored lines here (JSONL).")
-def score(benchmark: str, responses: str, out: str | None) -> None:
-    """Re-score saved responses offline with the benchmark's parser and official rule."""
+@click.option("--consistency", is_flag=True, help="Add implied_answer / consistent per line and the metrics.")
+@click.option("--reader", default="lm", show_default=True, help="Implied-answer reader: lm or conclusion.")
+@click.option(
+    "--reader-model", default=None, help="Backbone of the lm reader (default smollm2-135m-instruct)."
+)
+@click.option(
+    "--docs", "docs_source", default=None, help="Documents for an lmms-eval samples log (dataset dir)."
+)
+def score(
+    benchmark: str,
+    responses: str,
+    out: str | None,
+    consistency: bool,
+    reader: str,
+    reader_model: str | None,
+    docs_source: str | None,
+) -> None:
+    """Re-score saved responses (srcal JSONL or an lmms-eval samples log) offline."""
+    from benchmarks.configuration import ConfigError, from_mapping
     from benchmarks.fileio import atomic_write_text
     from benchmarks.registry import UnknownNameError
+    from harness.readers import READERS, ReaderConfig
     from harness.rescore import ResponsesFileError, rescore
 
     try:
-        result = rescore(benchmark, responses)
-    except UnknownNameError as exc:
+        reader_cfg = from_mapping(
+            ReaderConfig, {"name": reader, **({"backbone": reader_model} if reader_model else {})}, "--reader"
+        )
+        READERS.get(reader_cfg.name)
+        result = rescore(benchmark, responses, consistency, reader_cfg, docs_source)
+    except (UnknownNameError, ConfigError) as exc:
         _fail(str(exc))
         return
     except ResponsesFileError as exc:
@@ -127,6 +150,164 @@ def score(benchmark: str, responses: str, out: str | None) -> None:
             out, "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in result.rows)
         )
     click.echo(json.dumps({"benchmark": benchmark, **result.summary}, indent=2, default=str))
+
+
+# ----------------------------------------------------------------------------- eval
+
+
+def _say() -> Callable[[str], None]:
+    import time
+
+    started = time.perf_counter()
+
+    def say(message: str) -> None:
+        click.echo(f"[{time.perf_counter() - started:7.1f}s] {message}")
+
+    return say
+
+
+@main.command("eval")
+@click.option("--model", required=True, help="Zoo name, hub id or model directory.")
+@click.option("--adapter", type=click.Path(exists=True, file_okay=False), help="LoRA adapter directory.")
+@click.option("--benchmarks", default=None, help="Comma-separated benchmarks (default: all built-in suites).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@click.option("--limit", type=int, default=None, help="First N documents per benchmark.")
+@click.option("--batch-size", type=int, default=None, help="Prompts per batch (results do not depend on it).")
+@click.option(
+    "--data", "data_dir", type=click.Path(file_okay=False), help="Built dataset for built-in suites."
+)
+@click.option(
+    "--source", "sources", multiple=True, help="Public benchmark data: NAME=DIR_OR_HUB_ID (repeatable)."
+)
+@click.option("--engine", type=click.Choice(["native", "lmms-eval"]), default="native", show_default=True)
+@click.option("--reader", default=None, help="Implied-answer reader: lm (default) or conclusion.")
+@click.option(
+    "--reader-model", default=None, help="Backbone of the lm reader (default smollm2-135m-instruct)."
+)
+@click.option(
+    "--set", "overrides", multiple=True, help="Override an EvalConfig field: --set max_new_tokens=64."
+)
+def eval_command(
+    model: str,
+    adapter: str | None,
+    benchmarks: str | None,
+    out: str,
+    limit: int | None,
+    batch_size: int | None,
+    data_dir: str | None,
+    sources: tuple,
+    engine: str,
+    reader: str | None,
+    reader_model: str | None,
+    overrides: tuple,
+) -> None:
+    """Evaluate a model (+ adapter) on benchmarks: samples.jsonl and metrics.json per benchmark."""
+    from benchmarks.configuration import ConfigError
+    from benchmarks.registry import UnknownNameError
+    from harness.evaluate import EvalError, EvalFailures, eval_config_from, evaluate
+
+    try:
+        cfg = eval_config_from(
+            overrides,
+            benchmarks=benchmarks.split(",") if benchmarks else None,
+            limit=limit,
+            batch_size=batch_size,
+            data_dir=data_dir,
+            sources=sources,
+            engine=engine,
+            reader=reader,
+            reader_model=reader_model,
+        )
+        results = evaluate(model, adapter, cfg, out, progress=_say())
+    except (ConfigError, UnknownNameError, EvalError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    except EvalFailures as exc:
+        for name, message in exc.failures.items():
+            click.echo(f"{name}: {message}", err=True)
+        _fail(f"{len(exc.failures)} benchmark(s) failed; the others are in {out}")
+        return
+    _print_results(results)
+
+
+def _cell(metrics: dict, key: str) -> str:
+    """``value [lo,hi]`` of one metric, ``-`` where it is undefined."""
+    value = metrics.get(key)
+    if value is None:
+        return "-"
+    lo, hi = metrics.get("ci95", {}).get(key, (None, None))
+    return f"{value:.3f}" + (f" [{lo:.2f},{hi:.2f}]" if lo is not None else "")
+
+
+def _print_results(results: dict) -> None:
+    head = f"{'benchmark':14s} {'n':>5s} {'accuracy':>18s} {'consistency':>18s} {'coverage':>8s} {'parse fail':>10s}"
+    click.echo(head)
+    for name, m in results.items():
+        click.echo(
+            f"{name:14s} {m['n']:5d} {_cell(m, 'accuracy'):>18s} {_cell(m, 'consistency_rate'):>18s} "
+            f"{_cell(m, 'consistency_coverage'):>8s} {_cell(m, 'parse_failure_rate'):>10s}"
+        )
+
+
+# ------------------------------------------------------------------------------ run
+
+
+@main.command("run")
+@click.option(
+    "--preset", default=None, help="Preset (calibrate/presets): smoke, tiny, llava15-7b, llava-next-8b."
+)
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML overriding the preset.")
+@click.option("--run-dir", required=True, type=click.Path(file_okay=False), help="Run directory.")
+@click.option(
+    "--benchmarks", default=None, help="Comma-separated benchmarks (default: the preset's eval list)."
+)
+@click.option("--baselines", default=None, help="Comma-separated baselines (default: the preset's list).")
+@click.option("--limit", type=int, default=None, help="First N documents per benchmark.")
+@click.option("--resume", is_flag=True, help="Continue the run already in --run-dir.")
+@click.option("--set", "overrides", multiple=True, help="Override a field: --set eval.limit=20 (repeatable).")
+def run_command(
+    preset: str | None,
+    config_file: str | None,
+    run_dir: str,
+    benchmarks: str | None,
+    baselines: str | None,
+    limit: int | None,
+    resume: bool,
+    overrides: tuple,
+) -> None:
+    """Data, calibration and evaluation of every checkpoint (base, iter_0..K, baselines), with a results store."""
+    from pathlib import Path
+
+    from benchmarks.configuration import ConfigError
+    from benchmarks.registry import UnknownNameError
+    from harness.evaluate import EvalFailures
+    from harness.run import Run, load_run
+
+    try:
+        if not preset and not config_file:
+            raise ConfigError("give --preset NAME and/or --config FILE")
+        if (Path(run_dir) / "run.yaml").is_file() and not resume:
+            raise ConfigError(f"{run_dir} already holds a run: pass --resume to continue it")
+        run_cfg, data_cfg, eval_cfg, chosen = load_run(
+            preset,
+            config_file,
+            list(overrides),
+            benchmarks.split(",") if benchmarks else None,
+            [b for b in baselines.split(",") if b] if baselines is not None else None,
+            limit,
+        )
+        result = Run(run_cfg, run_dir, eval_cfg, chosen, data_cfg, progress=_say()).run()
+    except (ConfigError, UnknownNameError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    except EvalFailures as exc:
+        for name, message in exc.failures.items():
+            click.echo(f"{name}: {message}", err=True)
+        _fail(f"{len(exc.failures)} evaluation(s) failed; the rest is in {run_dir}")
+        return
+    for name, results in result["results"].items():
+        click.echo(f"\n== {name}")
+        _print_results(results)
 
 
 # ------------------------------------------------------------------------ calibrate

@@ -1,0 +1,523 @@
+"""The evaluation engine: ``srcal eval``.
+
+For one checkpoint (a model id or directory, plus an optional LoRA adapter) and a list
+of benchmarks, writes per benchmark::
+
+    <out>/<benchmark>/samples.jsonl   one record per document (response, parse, score,
+                                      implied answer, consistency, claim checks, timing)
+    <out>/<benchmark>/metrics.json    official metrics + consistency metrics with 95% CIs
+                                      + provenance (model/adapter hashes, data hash,
+                                      generation config, reader, seed, versions)
+    <out>/summary.json                headline numbers of every benchmark done so far
+
+The native engine generates greedily in left-padded batches with a KV cache through the
+common model loader; outputs do not depend on the batch size (tested). Each sample
+record carries a cache key (model hash + adapter hash + generation config + document +
+prompt), so a rerun skips a finished benchmark whose fingerprint matches, resumes an
+unfinished one at the first missing sample, and recomputes samples whose key changed.
+A benchmark that fails is reported and the others still run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.fileio import atomic_write_json, sha256_file, srcal_home
+from benchmarks.registry import BENCHMARKS, BUILTIN_SUITES
+from benchmarks.spec import BenchmarkSpec, EvalDoc
+from harness.readers import ReaderConfig
+
+METRICS_VERSION = 1
+ENGINES = ("native", "lmms-eval")
+Progress = Callable[[str], None]
+Responder = Callable[[BenchmarkSpec, list[EvalDoc], list[str], list[int]], list[str]]
+"""(spec, docs, prompts, indices to answer) -> responses for those indices."""
+
+
+@dataclass
+class EvalConfig:
+    """How checkpoints are evaluated (``srcal eval`` flags, the ``eval`` section of a run preset)."""
+
+    benchmarks: list[str] = field(
+        default_factory=lambda: list(BUILTIN_SUITES),
+        metadata={"help": "Benchmarks to run (`srcal benchmarks`); default: every built-in test suite."},
+    )
+    data_dir: str | None = field(
+        default=None,
+        metadata={"help": "Built dataset for the built-in suites (None: $SRCAL_HOME/data/default)."},
+    )
+    sources: dict[str, str] = field(
+        default_factory=dict,
+        metadata={"help": "Public benchmark -> local directory or hub id (default: its hub id)."},
+    )
+    limit: int | None = field(default=None, metadata={"help": "First N documents per benchmark (None: all)."})
+    batch_size: int = field(
+        default=8, metadata={"help": "Prompts per generation batch (results do not depend on it)."}
+    )
+    max_new_tokens: int = field(default=96, metadata={"help": "Tokens generated per response (greedy)."})
+    prompt_style: str = field(
+        default="bare", metadata={"help": "bare (as RFT trains: no instruction), plain or rationale."}
+    )
+    engine: str = field(default="native", metadata={"help": "native or lmms-eval."})
+    dtype: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA, fp32 on CPU), fp32, bf16."})
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N."})
+    bootstrap_samples: int = field(default=1000, metadata={"help": "Bootstrap resamples for 95% CIs."})
+    seed: int = field(default=0, metadata={"help": "Seed of the bootstrap."})
+    reader: ReaderConfig = field(default_factory=ReaderConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.reader, dict):
+            self.reader = ReaderConfig(**self.reader)
+        if self.engine not in ENGINES:
+            raise ValueError(f"unknown engine {self.engine!r}; expected one of {', '.join(ENGINES)}")
+
+    def generation(self) -> dict[str, Any]:
+        """The settings a response depends on (part of every cache key)."""
+        return {
+            "do_sample": False,
+            "max_new_tokens": self.max_new_tokens,
+            "prompt_style": self.prompt_style,
+            "engine": self.engine,
+        }
+
+
+class EvalError(RuntimeError):
+    """A benchmark could not be evaluated (the message names the benchmark, document and field)."""
+
+
+class EvalFailures(RuntimeError):
+    """Some benchmarks failed; the others were written. ``failures`` maps benchmark -> message."""
+
+    def __init__(self, failures: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in failures.items()))
+        self.failures = failures
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# ----------------------------------------------------------------------------- checkpoint
+
+
+@dataclass
+class Checkpoint:
+    """A model to evaluate: ``model`` (zoo name, hub id or directory) + optional ``adapter`` directory."""
+
+    model: str
+    adapter: str | None = None
+    name: str | None = None
+
+    def identity(self, dtype: str) -> dict[str, Any]:
+        """Hashes that identify the weights (cheap after the first time: file digests are cached)."""
+        from calibrate.artifacts import path_hash
+        from calibrate.models import base_hash, resolve_device, resolve_dtype
+        from calibrate.zoo.names import resolve_model
+
+        path = resolve_model(self.model)
+        local = Path(path)
+        return {
+            "model": self.model,
+            "model_hash": base_hash(local) if local.is_dir() else path,
+            "adapter": self.adapter,
+            "adapter_hash": path_hash(self.adapter) if self.adapter else None,
+            "dtype": str(resolve_dtype(dtype, resolve_device("auto"))).replace("torch.", ""),
+        }
+
+
+# ----------------------------------------------------------------------------- documents
+
+
+def load_docs(spec: BenchmarkSpec, cfg: EvalConfig) -> tuple[list[EvalDoc], Path | None]:
+    """The benchmark's documents (first ``cfg.limit``) and the directory relative image paths live in."""
+    from benchmarks.records import RecordError
+
+    if spec.name in BUILTIN_SUITES:
+        base = Path(cfg.data_dir) if cfg.data_dir else srcal_home() / "data" / "default"
+        if not (base / "test.jsonl").is_file():
+            raise EvalError(f"{spec.name}: no built dataset at {base} (run `srcal data build --out {base}`)")
+        source: str | None = str(base)
+    else:
+        source, base = cfg.sources.get(spec.name), None
+        if source and Path(source).exists():
+            base = Path(source)
+    raws = spec.load(source, limit=cfg.limit)
+    docs: list[EvalDoc] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raws):
+        try:
+            doc = spec.to_doc(raw)
+        except RecordError as exc:
+            raise EvalError(f"{spec.name}: document {index}: {exc}") from exc
+        doc.id = str(doc.id)
+        if doc.id in seen:
+            raise EvalError(f"{spec.name}: document {index}: field 'id': duplicate id {doc.id!r}")
+        seen.add(doc.id)
+        docs.append(doc)
+    return docs, base
+
+
+def image_ref(doc: EvalDoc) -> str:
+    """A stable reference to a document's image for cache keys (path, or a digest of the pixels)."""
+    image = doc.image
+    if image is None:
+        return ""
+    if isinstance(image, str | Path):
+        return str(image)
+    return hashlib.sha256(image.tobytes()).hexdigest()[:24]
+
+
+def open_image(spec: BenchmarkSpec, doc: EvalDoc, base: Path | None) -> Any:
+    from PIL import Image, UnidentifiedImageError
+
+    from calibrate.generation import load_rgb
+
+    if doc.image is None:
+        raise EvalError(f"{spec.name}: document {doc.id}: field 'image': missing")
+    if isinstance(doc.image, str | Path):
+        path = Path(doc.image)
+        path = path if path.is_absolute() or base is None else base / path
+        try:
+            return load_rgb(path)
+        except (FileNotFoundError, UnidentifiedImageError, OSError) as exc:
+            raise EvalError(f"{spec.name}: document {doc.id}: field 'image': {path}: {exc}") from exc
+    if isinstance(doc.image, Image.Image):
+        return doc.image.convert("RGB")
+    raise EvalError(f"{spec.name}: document {doc.id}: field 'image': unsupported {type(doc.image).__name__}")
+
+
+# ----------------------------------------------------------------------------- the engine
+
+
+class Evaluation:
+    """Evaluate one checkpoint on benchmarks into ``out`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        checkpoint: Checkpoint,
+        cfg: EvalConfig,
+        out: str | Path,
+        progress: Progress | None = None,
+        responder: Responder | None = None,
+    ) -> None:
+        self.checkpoint = checkpoint
+        self.cfg = cfg
+        self.out = Path(out)
+        self.say = progress or (lambda _m: None)
+        self._identity: dict[str, Any] | None = None
+        self._loaded: Any = None
+        self._reader: Any = None
+        self._responder = responder
+        self.generated = 0
+
+    # lazily built pieces: a skipped benchmark loads no model
+    @property
+    def identity(self) -> dict[str, Any]:
+        if self._identity is None:
+            self._identity = self.checkpoint.identity(self.cfg.dtype)
+        return self._identity
+
+    @property
+    def reader(self) -> Any:
+        if self._reader is None:
+            from harness.readers import make_reader
+
+            self._reader = make_reader(self.cfg.reader)
+        return self._reader
+
+    def model(self) -> Any:
+        if self._loaded is None:
+            from calibrate.models import load_model
+            from calibrate.zoo.names import resolve_model
+
+            self.say(
+                f"loading {self.checkpoint.model}"
+                + (f" + {self.checkpoint.adapter}" if self.checkpoint.adapter else "")
+            )
+            self._loaded = load_model(
+                resolve_model(self.checkpoint.model),
+                adapter=self.checkpoint.adapter,
+                merge=self.checkpoint.adapter is not None,
+                dtype=self.cfg.dtype,
+                device=self.cfg.device,
+            )
+        return self._loaded
+
+    def run(self) -> dict[str, Any]:
+        """Every benchmark in turn; raises :class:`EvalFailures` at the end if any failed."""
+        results: dict[str, Any] = {}
+        failures: dict[str, str] = {}
+        for name in self.cfg.benchmarks:
+            try:
+                results[name] = self.benchmark(name)
+            except Exception as exc:  # one benchmark's failure must not lose the others
+                failures[name] = f"{type(exc).__name__}: {exc}"
+                self.say(f"{name}: FAILED ({failures[name]})")
+            self._write_summary(results, failures)
+        if failures:
+            raise EvalFailures(failures)
+        return results
+
+    def _write_summary(self, results: dict[str, Any], failures: dict[str, str]) -> None:
+        keys = (
+            "n",
+            "accuracy",
+            "consistency_rate",
+            "consistency_coverage",
+            "claim_accuracy",
+            "parse_failure_rate",
+        )
+        summary = {
+            "checkpoint": self.checkpoint.name or self.checkpoint.model,
+            "benchmarks": {n: {k: m.get(k) for k in keys} for n, m in results.items()},
+            "failures": failures,
+        }
+        atomic_write_json(self.out / "summary.json", summary)
+
+    # ------------------------------------------------------------------ one benchmark
+
+    def benchmark(self, name: str) -> dict[str, Any]:
+        spec = BENCHMARKS.get(name)
+        started = time.time()
+        docs, base = load_docs(spec, self.cfg)
+        if not docs:
+            raise EvalError(f"{name}: no documents")
+        prompts = [spec.prompt(d, self.cfg.prompt_style) for d in docs]
+        generation = self.cfg.generation()
+        weights = {k: self.identity[k] for k in ("model_hash", "adapter_hash", "dtype")}
+        keys = [_digest([weights, generation, d.id, p, image_ref(d)]) for d, p in zip(docs, prompts)]
+        directory = self.out / name
+        fingerprint = {
+            "metrics_version": METRICS_VERSION,
+            "benchmark": name,
+            "samples": _digest(keys),
+            "reader": self.reader.identity(),
+            "bootstrap_samples": self.cfg.bootstrap_samples,
+            "seed": self.cfg.seed,
+        }
+        done = self._finished(directory, fingerprint)
+        if done is not None:
+            self.say(f"{name}: up to date ({done['n']} samples), skipped")
+            return done
+
+        from calibrate.artifacts import ItemLog
+
+        log = ItemLog(directory / "samples.jsonl", key="id")
+        todo = [i for i, d in enumerate(docs) if log.records.get(d.id, {}).get("cache_key") != keys[i]]
+        if todo:
+            self.say(f"{name}: {len(todo)} of {len(docs)} samples to generate")
+            self._answer(spec, docs, prompts, keys, todo, base, log)
+        ids = [d.id for d in docs]
+        log.rewrite_ordered(ids)
+        rows = log.ordered(ids)
+        metrics = self._metrics(spec, rows, fingerprint, started, len(todo))
+        atomic_write_json(directory / "metrics.json", metrics)
+        brief = ", ".join(
+            f"{k.replace('_rate', '').replace('_', ' ')} {metrics[k]:.3f}"
+            for k in ("accuracy", "consistency_rate", "consistency_coverage", "parse_failure_rate")
+            if metrics.get(k) is not None
+        )
+        self.say(f"{name}: {brief}")
+        return metrics
+
+    def _finished(self, directory: Path, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
+        path, samples = directory / "metrics.json", directory / "samples.jsonl"
+        if not path.is_file() or not samples.is_file():
+            return None
+        try:
+            metrics = json.loads(path.read_text())
+        except ValueError:
+            return None
+        prov = metrics.get("provenance", {})
+        if prov.get("fingerprint") != fingerprint or prov.get("samples_sha256") != sha256_file(samples):
+            return None
+        return metrics
+
+    def _answer(
+        self,
+        spec: BenchmarkSpec,
+        docs: list[EvalDoc],
+        prompts: list[str],
+        keys: list[str],
+        todo: list[int],
+        base: Path | None,
+        log: Any,
+    ) -> None:
+        """Generate, score and read the ``todo`` documents, appending each chunk as it finishes."""
+        from harness.consistency import consistency_fields, read_query
+
+        chunk_size = max(self.cfg.batch_size * 4, 16)
+        total, finished, t0 = len(todo), 0, time.perf_counter()
+        for start in range(0, total, chunk_size):
+            chunk = todo[start : start + chunk_size]
+            began = time.perf_counter()
+            responses = self._respond(spec, docs, prompts, chunk, base)
+            per_sample = (time.perf_counter() - began) / len(chunk)
+            scored = [spec.score(r, docs[i]) for r, i in zip(responses, chunk)]
+            implied = self.reader.read([read_query(docs[i], s["rationale"]) for s, i in zip(scored, chunk)])
+            records = []
+            for i, response, row, imp in zip(chunk, responses, scored, implied):
+                doc = docs[i]
+                records.append(
+                    {
+                        "id": doc.id,
+                        "prompt_hash": hashlib.sha256(prompts[i].encode()).hexdigest()[:16],
+                        "question": doc.question,
+                        "gold": doc.answer,
+                        "response": response,
+                        **row,
+                        **consistency_fields(spec, doc, row, imp),
+                        "timing": {"generate_s": round(per_sample, 4), "batch_size": self.cfg.batch_size},
+                        "cache_key": keys[i],
+                    }
+                )
+            log.append(records)
+            finished += len(chunk)
+            rate = finished / max(time.perf_counter() - t0, 1e-9)
+            self.say(f"{spec.name}: {finished}/{total} samples ({rate:.2f} samples/s)")
+
+    def _respond(
+        self,
+        spec: BenchmarkSpec,
+        docs: list[EvalDoc],
+        prompts: list[str],
+        chunk: list[int],
+        base: Path | None,
+    ) -> list[str]:
+        if self._responder is not None:
+            return self._responder(spec, docs, prompts, chunk)
+        from calibrate.generation import generate_texts
+
+        loaded = self.model()
+        images = [open_image(spec, docs[i], base) for i in chunk]
+        # Longest prompts first: less padding per batch; outputs do not depend on batching.
+        order = sorted(range(len(chunk)), key=lambda j: -len(prompts[chunk[j]]))
+        texts = generate_texts(
+            loaded.model,
+            loaded.processor,
+            [images[j] for j in order],
+            [prompts[chunk[j]] for j in order],
+            max_new_tokens=self.cfg.max_new_tokens,
+            batch_size=self.cfg.batch_size,
+        )
+        out = [""] * len(chunk)
+        for j, text in zip(order, texts):
+            out[j] = text
+        self.generated += len(chunk)
+        return out
+
+    def _metrics(
+        self,
+        spec: BenchmarkSpec,
+        rows: list[dict[str, Any]],
+        fingerprint: dict[str, Any],
+        started: float,
+        generated: int,
+    ) -> dict[str, Any]:
+        from calibrate.artifacts import versions
+        from harness.consistency import consistency_metrics
+
+        metrics = consistency_metrics(rows, self.cfg.bootstrap_samples, self.cfg.seed)
+        official = json_safe(spec.aggregate(rows))
+        return {
+            "benchmark": spec.name,
+            "category": spec.category,
+            "checkpoint": self.checkpoint.name or self.checkpoint.model,
+            **metrics,
+            "official": official,
+            "provenance": {
+                "fingerprint": fingerprint,
+                "checkpoint": self.identity,
+                "generation": self.cfg.generation(),
+                "config": {k: v for k, v in asdict(self.cfg).items() if k != "benchmarks"},
+                "data": {"n": len(rows), "limit": self.cfg.limit, "source": self._source(spec)},
+                "samples_sha256": sha256_file(self.out / spec.name / "samples.jsonl"),
+                "generated_now": generated,
+                "seconds": round(time.time() - started, 2),
+                "versions": versions(),
+                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            },
+        }
+
+    def _source(self, spec: BenchmarkSpec) -> dict[str, Any]:
+        if spec.name in BUILTIN_SUITES:
+            base = Path(self.cfg.data_dir) if self.cfg.data_dir else srcal_home() / "data" / "default"
+            return {"data_dir": str(base), "test_sha256": sha256_file(base / "test.jsonl")}
+        return {"source": self.cfg.sources.get(spec.name) or spec.dataset, "split": spec.split}
+
+
+def evaluate(
+    model: str,
+    adapter: str | None,
+    cfg: EvalConfig,
+    out: str | Path,
+    progress: Progress | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """Evaluate ``model`` (+ ``adapter``) on ``cfg.benchmarks`` into ``out``; returns metrics per benchmark."""
+    responder = None
+    if cfg.engine == "lmms-eval":
+        from harness.lmms_engine import LmmsResponder
+
+        responder = LmmsResponder(model, adapter, cfg, Path(out) / ".lmms", progress)
+    return Evaluation(Checkpoint(model, adapter, name), cfg, out, progress, responder).run()
+
+
+def eval_config_from(
+    overrides: Sequence[str] = (),
+    base: dict[str, Any] | None = None,
+    benchmarks: Sequence[str] | None = None,
+    sources: Sequence[str] = (),
+    reader: str | None = None,
+    reader_model: str | None = None,
+    **flags: Any,
+) -> EvalConfig:
+    """An EvalConfig from a mapping (a preset's ``eval`` section), CLI flags and ``--set`` overrides.
+
+    Unknown fields name the field (with a did-you-mean); benchmarks are checked against the registry.
+    """
+    from benchmarks.configuration import ConfigError, from_mapping
+    from calibrate.config import apply_overrides
+
+    data = apply_overrides(dict(base or {}), list(overrides))
+    data.update({k: v for k, v in flags.items() if v is not None})
+    if benchmarks:
+        data["benchmarks"] = list(benchmarks)
+    for pair in sources:
+        if "=" not in pair:
+            raise ConfigError(f"--source {pair!r}: expected NAME=DIR_OR_HUB_ID")
+        name, value = pair.split("=", 1)
+        data.setdefault("sources", {})[name] = value
+    reader_data = dict(data.pop("reader", None) or {})
+    if reader:
+        reader_data["name"] = reader
+    if reader_model:
+        reader_data["backbone"] = reader_model
+    reader_cfg = from_mapping(ReaderConfig, reader_data, "eval: reader")
+    cfg = from_mapping(EvalConfig, data, "eval")
+    cfg.reader = reader_cfg
+    from harness.readers import READERS
+
+    READERS.get(cfg.reader.name)
+    for name in cfg.benchmarks:
+        BENCHMARKS.get(name)
+    return cfg
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with NaN/inf floats replaced by ``None`` (strict JSON)."""
+    import math
+
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    return obj

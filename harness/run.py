@@ -1,0 +1,187 @@
+"""``srcal run``: data, calibration, and every checkpoint evaluated as it lands.
+
+Order (sequential: evaluation of iteration k runs before calibration of k+1 starts, so
+one model is in memory at a time)::
+
+    data build (if needed) -> evaluate base -> RFT -> evaluate iter_0 (= sft-only)
+      -> for k in 1..K: SRC iteration k -> evaluate iter_k
+      -> for each baseline (outcome-dpo, csr-style, ablations given as --set lists):
+           its own calibration in baselines/<name>/ starting from this run's iter_0
+           -> evaluate its last checkpoint as <name>
+    after every evaluation: results.sqlite (WAL) and eval/index.json are refreshed.
+
+Evaluation results live in ``<run_dir>/eval/<checkpoint>/<benchmark>/``. Everything is
+resumable: a rerun skips finished stages and (checkpoint, benchmark) pairs.
+
+A preset's ``eval`` section configures :class:`harness.evaluate.EvalConfig`; its
+``baselines`` section lists baseline methods (``outcome-dpo``, ``csr-style``; ``sft-only``
+is this run's ``iter_0``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks.configuration import ConfigError
+from benchmarks.fileio import atomic_write_json
+from calibrate.config import METHODS, RunConfig
+from harness.evaluate import Checkpoint, EvalConfig, EvalFailures, Evaluation
+from harness.store import STORE_NAME, ResultsStore
+
+Progress = Callable[[str], None]
+
+
+class RunExistsError(ConfigError):
+    """The run directory holds a run and ``--resume`` was not given."""
+
+
+def link_tree(src: Path, dst: Path) -> None:
+    """Copy ``src`` to ``dst`` with hard links where the filesystem allows (checkpoints are large)."""
+
+    def link(a: str, b: str) -> None:
+        try:
+            os.link(a, b)
+        except OSError:
+            shutil.copy2(a, b)
+
+    stage = dst.with_name(f".{dst.name}.partial-{os.getpid()}")
+    shutil.rmtree(stage, ignore_errors=True)
+    shutil.copytree(src, stage, copy_function=link)
+    os.replace(stage, dst)
+
+
+class Run:
+    """One ``srcal run`` in ``run_dir``."""
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        run_dir: str | Path,
+        eval_cfg: EvalConfig,
+        baselines: list[str],
+        data_cfg: Any = None,
+        progress: Progress | None = None,
+    ) -> None:
+        for name in baselines:
+            if name not in METHODS or name == "src":
+                raise ConfigError(
+                    f"unknown baseline {name!r}; expected one of sft-only, outcome-dpo, csr-style"
+                )
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.eval_cfg = eval_cfg
+        self.baselines = baselines
+        self.data_cfg = data_cfg
+        self.say = progress or (lambda _m: None)
+        self.checkpoints: dict[str, dict[str, Any]] = {}
+        self.results: dict[str, dict[str, Any]] = {}
+        self.failures: dict[str, dict[str, str]] = {}
+
+    def run(self) -> dict[str, Any]:
+        from calibrate.loop import Calibration
+        from calibrate.zoo.names import resolve_model
+
+        calibration = Calibration(self.cfg, self.run_dir, self.data_cfg, self.say, on_checkpoint=self._landed)
+        calibration.run(stop_after="data")
+        if self.eval_cfg.data_dir is None:
+            self.eval_cfg.data_dir = str(calibration.data_dir)
+        self._evaluate("base", resolve_model(self.cfg.model.base, progress=self.say), "base", None)
+        calibration.run()
+        for method in self.baselines:
+            if method == "sft-only":
+                self.say("sft-only: this run's iter_0 (the same rationale fine-tuning)")
+                continue
+            self._baseline(method)
+        self._refresh()
+        if any(self.failures.values()):
+            raise EvalFailures({f"{c}/{b}": m for c, f in self.failures.items() for b, m in f.items()})
+        return {"checkpoints": self.checkpoints, "results": self.results}
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def _landed(self, name: str, model_dir: Path) -> None:
+        iteration = int(name.split("_")[1])
+        self._evaluate(name, str(model_dir), self.cfg.method if iteration else "sft-only", iteration)
+
+    def _baseline(self, method: str) -> None:
+        from calibrate.loop import Calibration
+
+        directory = self.run_dir / "baselines" / method
+        if not (directory / "iter_0").exists():
+            directory.mkdir(parents=True, exist_ok=True)
+            link_tree(self.run_dir / "iter_0", directory / "iter_0")  # same RFT: not trained twice
+        cfg = dataclasses.replace(self.cfg, method=method, name=f"{self.cfg.name}-{method}")
+        last = f"iter_{cfg.iterations}"
+
+        def landed(name: str, model_dir: Path) -> None:
+            if name == last:
+                self._evaluate(method, str(model_dir), method, cfg.iterations)
+
+        self.say(f"baseline {method}: {directory}")
+        Calibration(cfg, directory, self.data_cfg, self.say, on_checkpoint=landed).run()
+
+    def _evaluate(self, name: str, model: str, method: str, iteration: int | None) -> None:
+        self.say(f"evaluating {name}")
+        evaluation = Evaluation(
+            Checkpoint(model, None, name), self.eval_cfg, self.run_dir / "eval" / name, progress=self.say
+        )
+        try:
+            self.results[name] = evaluation.run()
+            self.failures[name] = {}
+        except EvalFailures as exc:
+            self.failures[name] = exc.failures
+        self.checkpoints[name] = {
+            "method": method,
+            "iteration": iteration,
+            "model": model,
+            **{k: evaluation.identity.get(k) for k in ("model_hash", "adapter_hash")},
+        }
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Re-index the store and write eval/index.json (the leaderboard's inputs)."""
+        with ResultsStore(self.run_dir / STORE_NAME) as store:
+            rows = store.refresh(self.run_dir, self.cfg.name, self.checkpoints)
+        index = {
+            "run": self.cfg.name,
+            "method": self.cfg.method,
+            "iterations": self.cfg.iterations,
+            "baselines": self.baselines,
+            "benchmarks": self.eval_cfg.benchmarks,
+            "checkpoints": self.checkpoints,
+            "failures": {k: v for k, v in self.failures.items() if v},
+            "store": STORE_NAME,
+            "metric_rows": rows,
+        }
+        atomic_write_json(self.run_dir / "eval" / "index.json", index)
+
+
+def load_run(
+    preset: str | None,
+    config_file: str | None,
+    overrides: list[str],
+    benchmarks: list[str] | None = None,
+    baselines: list[str] | None = None,
+    limit: int | None = None,
+) -> tuple[RunConfig, Any, EvalConfig, list[str]]:
+    """Resolve the run config, data config, eval config and baselines of a preset (+ file, + --set)."""
+    from benchmarks.build import DataConfig
+    from benchmarks.configuration import from_mapping
+    from calibrate.config import load_run_mapping, run_config_from_dict
+    from harness.evaluate import eval_config_from
+
+    merged, where = load_run_mapping(preset, config_file, overrides)
+    run_cfg = run_config_from_dict(merged, where)
+    data_section = merged.get("data")
+    data_cfg = from_mapping(DataConfig, data_section, f"{where}: data") if data_section else None
+    eval_section = merged.get("eval") or {}
+    if not isinstance(eval_section, dict):
+        raise ConfigError(f"{where}: section 'eval' must be a mapping")
+    eval_cfg = eval_config_from((), eval_section, benchmarks=benchmarks, limit=limit)
+    chosen = baselines if baselines is not None else list(merged.get("baselines") or [])
+    return run_cfg, data_cfg, eval_cfg, chosen
