@@ -352,7 +352,7 @@ class Evaluation:
         """Generate, score and read the ``todo`` documents, appending each chunk as it finishes."""
         from harness.consistency import consistency_fields, read_query
 
-        chunk_size = max(self.cfg.batch_size * 4, 16)
+        chunk_size = max(self.cfg.batch_size * 4, 4)
         total, finished, t0 = len(todo), 0, time.perf_counter()
         for start in range(0, total, chunk_size):
             chunk = todo[start : start + chunk_size]

@@ -154,6 +154,7 @@ class Run:
             "baselines": self.baselines,
             "benchmarks": self.eval_cfg.benchmarks,
             "checkpoints": self.checkpoints,
+            "order": list(self.checkpoints),
             "failures": {k: v for k, v in self.failures.items() if v},
             "store": STORE_NAME,
             "metric_rows": rows,

@@ -49,6 +49,7 @@ def run_lmms_eval(model_dir: Path, tasks_dir: Path, task: str, out: Path, extra:
         f"lmms-eval wrote no results (rc {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     )
     return {
+        "samples_path": Path(samples[0]),
         "results": json.loads(Path(results[0]).read_text())["results"][task],
         "samples": [json.loads(line) for line in Path(samples[0]).read_text().splitlines()],
     }
@@ -98,3 +99,48 @@ class TestLmmsEval:
         ours = spec.aggregate([spec.score(r, d) for r, d in zip(native, docs)])
         assert run["results"]["accuracy,none"] == pytest.approx(ours["accuracy"])
         assert run["results"]["parse_failure,none"] == pytest.approx(ours["parse_failure_rate"])
+
+        # srcal reads lmms-eval's own samples log back (documents joined by doc_id) with consistency.
+        from harness.readers import ReaderConfig
+        from harness.rescore import rescore
+
+        audit = rescore(
+            "digits",
+            run["samples_path"],
+            consistency=True,
+            reader=ReaderConfig(name="conclusion"),
+            docs_source=str(smoke_dataset),
+        )
+        assert [r["id"] for r in audit.rows] == [i.id for i in items]
+        assert audit.summary["accuracy"] == pytest.approx(run["results"]["accuracy,none"])
+        assert all("consistent" in r and "implied_status" in r for r in audit.rows)
+
+    def test_lmms_engine_equals_native_engine(self, micro: Path, smoke_dataset: Path, tmp_path: Path) -> None:
+        from harness.evaluate import Checkpoint, Evaluation, eval_config_from
+
+        results = {}
+        for engine in ("native", "lmms-eval"):
+            cfg = eval_config_from(
+                (),
+                {
+                    "benchmarks": ["digits", "arithmetic"],
+                    "data_dir": str(smoke_dataset),
+                    "limit": LIMIT,
+                    "max_new_tokens": 16,
+                    "engine": engine,
+                    "reader": {"name": "conclusion"},
+                },
+            )
+            out = tmp_path / engine
+            from harness.lmms_engine import LmmsResponder
+
+            responder = LmmsResponder(str(micro), None, cfg, out / ".lmms") if engine == "lmms-eval" else None
+            results[engine] = Evaluation(Checkpoint(str(micro)), cfg, out, responder=responder).run()
+            results[engine + "_samples"] = [
+                json.loads(line)["response"]
+                for b in ("digits", "arithmetic")
+                for line in (out / b / "samples.jsonl").read_text().splitlines()
+            ]
+        assert results["native_samples"] == results["lmms-eval_samples"]
+        for bench in ("digits", "arithmetic"):
+            assert results["native"][bench]["accuracy"] == results["lmms-eval"][bench]["accuracy"]
