@@ -310,6 +310,41 @@ def run_command(
         _print_results(results)
 
 
+# ---------------------------------------------------------------------- leaderboard
+
+
+@main.command("leaderboard")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--format",
+    "formats",
+    default="all",
+    show_default=True,
+    help="md, csv, tex, html or all (comma-separated).",
+)
+@click.option("--with-reference", is_flag=True, help="Add published reference rows (source: paper).")
+@click.option("--out", type=click.Path(file_okay=False), help="Output directory (default: the first run).")
+@click.option("--bootstrap", default=1000, show_default=True, help="Bootstrap resamples for CIs and deltas.")
+def leaderboard(run_dirs: tuple, formats: str, with_reference: bool, out: str | None, bootstrap: int) -> None:
+    """Tables (md/csv/tex/html) and plots comparing the checkpoints of evaluated runs."""
+    from leaderboards.build import FORMATS, build_leaderboard
+    from leaderboards.results import RunDirError
+
+    chosen = FORMATS if formats == "all" else tuple(f.strip() for f in formats.split(","))
+    unknown = [f for f in chosen if f not in FORMATS]
+    if unknown:
+        _fail(f"unknown format {unknown[0]!r}; expected {', '.join(FORMATS)} or all")
+        return
+    try:
+        result = build_leaderboard(list(run_dirs), out, chosen, with_reference, bootstrap)
+    except (RunDirError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    click.echo(result["markdown"])
+    for path in result["written"].values():
+        click.echo(f"wrote {path}", err=True)
+
+
 # ------------------------------------------------------------------------ calibrate
 
 

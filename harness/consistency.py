@@ -75,7 +75,7 @@ def _ratio(num: Sequence[float], den: Sequence[float]) -> float | None:
     return sum(num) / total if total else None
 
 
-def _columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[float]]:
+def sample_columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[float]]:
     """Per-sample numerators/denominators of every ratio metric."""
     cols: dict[str, list[float]] = {
         k: []
@@ -150,7 +150,7 @@ def consistency_metrics(
     rows: Sequence[dict[str, Any]], bootstrap: int = 1000, seed: int = 0
 ) -> dict[str, Any]:
     """Accuracy, consistency and their 2x2 table, claim accuracy and parse failures, with 95% CIs."""
-    cols = _columns(rows)
+    cols = sample_columns(rows)
     metrics: dict[str, Any] = {"n": len(rows)}
     for metric, (num, den) in RATIOS.items():
         metrics[metric] = _ratio(cols[num], cols[den])

@@ -98,3 +98,71 @@ def test_resume_recomputes_nothing(smoke_run: tuple[Path, subprocess.CompletedPr
     assert "samples to generate" not in again.stdout
     assert "running" not in again.stdout  # every calibration stage skipped
     assert (run_dir / "eval" / "iter_2" / "scenes" / "metrics.json").stat().st_mtime_ns == stamp
+
+
+def test_leaderboard_from_the_smoke_run(
+    smoke_run: tuple[Path, subprocess.CompletedProcess], tmp_path: Path
+) -> None:
+    import io
+
+    import pandas as pd
+
+    run_dir, _ = smoke_run
+    out = tmp_path / "board"
+    cmd = [sys.executable, "-m", "harness.cli", "leaderboard", str(run_dir), "--format", "all"]
+    cmd += ["--with-reference", "--out", str(out), "--bootstrap", "200"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for fmt in ("md", "csv", "tex", "html"):
+        assert (out / f"leaderboard.{fmt}").stat().st_size > 0
+    for stem in ("smoke_trajectory", "smoke_consistency_2x2", "smoke_categories"):
+        assert (out / "plots" / f"{stem}.png").is_file() and (out / "plots" / f"{stem}.svg").is_file()
+
+    # Numbers: every per-benchmark cell equals the store, pooled cells equal the samples.
+    frame = pd.read_csv(io.StringIO((out / "leaderboard.csv").read_text()))
+    ours = frame[frame.source == "reproduced"]
+    with ResultsStore(run_dir / "results.sqlite") as store:
+        for _, row in ours[ours.benchmark != "*"].iterrows():
+            assert row["value"] == pytest.approx(
+                store.value("smoke", row["checkpoint"], row["benchmark"], "accuracy")
+            )
+        stored = store.frame("SELECT checkpoint, benchmark, ci_low FROM results WHERE metric='accuracy'")
+    merged = ours[ours.benchmark != "*"].merge(
+        stored, on=["checkpoint", "benchmark"], suffixes=("", "_store")
+    )
+    assert len(merged) == len(CHECKPOINTS) * len(BUILTIN_SUITES)
+    assert (merged["ci_low"] - merged["ci_low_store"]).abs().max() < 1e-9
+    rows = [
+        json.loads(line)
+        for bench in BUILTIN_SUITES
+        for line in (run_dir / "eval" / "iter_2" / bench / "samples.jsonl").read_text().splitlines()
+    ]
+    pooled = ours[(ours.checkpoint == "iter_2") & (ours.column == "parse failures")].iloc[0]
+    expected = sum(r["parse_status"] in ("invalid", "no_answer_marker") for r in rows) / len(rows)
+    assert pooled["value"] == pytest.approx(expected)
+    # Paired deltas on the same items equal the difference of the values.
+    cell = ours[(ours.checkpoint == "iter_3") & (ours.column == "parse failures")].iloc[0]
+    base = ours[(ours.checkpoint == "base") & (ours.column == "parse failures")].iloc[0]
+    assert cell["delta_base"] == pytest.approx(cell["value"] - base["value"])
+    # Reference rows are marked as published and carry no deltas.
+    reference = frame[frame.source == "paper"]
+    assert set(reference["checkpoint"]) == {"LLaVA-1.5-7B", "LLaVA-1.6-Vicuna-7B"}
+    assert reference["delta_base"].isna().all()
+    assert (
+        reference[(reference.checkpoint == "LLaVA-1.5-7B") & (reference.benchmark == "pope")]["value"].item()
+        == pytest.approx(0.859)
+    )
+
+    tex = (out / "leaderboard.tex").read_text()
+    for rule in (r"\toprule", r"\midrule", r"\bottomrule", r"\cmidrule"):
+        assert rule in tex
+    assert tex.count("{") == tex.count("}")
+    assert tex.count(r"\begin{tabular}") == tex.count(r"\end{tabular}") == 1
+    body = tex.split(r"\midrule")[1].split(r"\bottomrule")[0].strip().splitlines()
+    assert len(body) == len(CHECKPOINTS)
+    assert {line.count(" & ") for line in body} == {len(BUILTIN_SUITES) + 7}  # + pooled columns
+    page = (out / "leaderboard.html").read_text()
+    assert 'class="sortable"' in page and "data:image/png;base64," in page
+    assert "<script src" not in page and "http://" not in page
+    md = (out / "leaderboard.md").read_text()
+    assert "| SRC iter 3 |" in md and "source: paper" in md

@@ -1,0 +1,76 @@
+"""``srcal leaderboard``: tables and plots from evaluated runs, written atomically.
+
+Outputs in ``out`` (default: the first run directory): ``leaderboard.md``, ``.csv``,
+``.tex``, ``.html`` (as asked by ``formats``) and ``plots/*.png|svg``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.fileio import atomic_write_text
+
+FORMATS = ("md", "csv", "tex", "html")
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            timeout=10,
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def build_leaderboard(
+    run_dirs: list[str | Path],
+    out: str | Path | None = None,
+    formats: tuple[str, ...] = FORMATS,
+    with_reference: bool = False,
+    bootstrap: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Write the leaderboard of ``run_dirs``; returns the paths written and the markdown text."""
+    from leaderboards.html import to_html
+    from leaderboards.plots import all_plots
+    from leaderboards.results import load_reference, load_run
+    from leaderboards.tables import leaderboard_frame, to_csv, to_latex, to_markdown
+
+    runs = [load_run(d) for d in run_dirs]
+    names = [r.run for r in runs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two runs share a name ({', '.join(names)}): give runs with distinct names")
+    out = Path(out) if out else Path(run_dirs[0])
+    frame = leaderboard_frame(runs, bootstrap, seed)
+    reference = load_reference() if with_reference else None
+    provenance = (
+        f"srcal commit {_commit()}, {time.strftime('%Y-%m-%d %H:%M %Z')}; runs: "
+        + ", ".join(str(Path(d)) for d in run_dirs)
+        + f"; {bootstrap} bootstrap resamples, seed {seed}"
+    )
+    written: dict[str, str] = {}
+    plots = all_plots(runs, frame, out / "plots") if ("html" in formats or "md" in formats) else []
+    markdown = f"# Leaderboard\n\n_{provenance}_\n\n" + to_markdown(runs, frame, reference)
+    if plots:
+        markdown += (
+            "\n" + "\n".join(f"![{p.stem}](plots/{p.name})" for p in plots if p.suffix == ".png") + "\n"
+        )
+    renderers = {
+        "md": lambda: markdown,
+        "csv": lambda: to_csv(frame, reference),
+        "tex": lambda: to_latex(runs, frame),
+        "html": lambda: to_html(runs, frame, plots, reference, provenance),
+    }
+    for fmt in formats:
+        path = out / f"leaderboard.{fmt}"
+        atomic_write_text(path, renderers[fmt]())
+        written[fmt] = str(path)
+    return {"written": written, "plots": [str(p) for p in plots], "markdown": markdown, "frame": frame}

@@ -1,0 +1,170 @@
+"""What a leaderboard reads: a run's checkpoints, stored metrics and per-sample outcomes.
+
+A run directory written by ``srcal run`` holds ``eval/index.json`` (checkpoints in order,
+with method and iteration), ``results.sqlite`` (the metric values with CIs, see
+:mod:`harness.store`) and ``eval/<checkpoint>/<benchmark>/samples.jsonl`` (per-sample
+outcomes, used for pooled metrics and paired comparisons on the same items).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CATEGORY_GROUPS = {
+    "perception": "perception & knowledge",
+    "chart": "chart",
+    "math_science": "math & science",
+    "qa": "public QA",
+    "reasoning": "reasoning",
+    "hallucination": "hallucination",
+}
+GROUP_ORDER = list(CATEGORY_GROUPS.values())
+
+
+class RunDirError(ValueError):
+    """A directory that is not an evaluated run (the message says what is missing)."""
+
+
+@dataclass
+class Checkpoint:
+    run: str
+    name: str
+    method: str
+    iteration: int | None
+    previous: str | None
+    """The checkpoint this one was trained from (``None`` for the base)."""
+
+    @property
+    def label(self) -> str:
+        if self.name == "base":
+            return "base"
+        if self.name == "iter_0":
+            return "sft-only (iter_0)"
+        if self.name.startswith("iter_"):
+            return f"{self.method.upper() if self.method == 'src' else self.method} iter {self.iteration}"
+        return f"{self.name} (iter {self.iteration})" if self.iteration is not None else self.name
+
+
+@dataclass
+class RunResults:
+    run: str
+    run_dir: Path
+    checkpoints: list[Checkpoint]
+    metrics: Any
+    """DataFrame of the store's rows (run, checkpoint, benchmark, category, metric, value, ci_low, ci_high, n)."""
+    benchmarks: list[str]
+    categories: dict[str, str]
+    samples: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    calibration: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def rows(self, checkpoint: str, benchmarks: list[str] | None = None) -> list[dict[str, Any]]:
+        """Per-sample outcomes of ``checkpoint`` over ``benchmarks`` (all by default), ids made unique."""
+        out = []
+        for bench in benchmarks or self.benchmarks:
+            for row in self.samples.get((checkpoint, bench), []):
+                out.append({**row, "id": f"{bench}/{row['id']}"})
+        return out
+
+
+SAMPLE_FIELDS = ("id", "correct", "consistent", "parse_status", "rationale", "claims_checked", "claims_true")
+
+
+def _read_samples(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        rows.append({k: record.get(k) for k in SAMPLE_FIELDS})
+    return rows
+
+
+def _previous(name: str, info: dict[str, Any], names: list[str]) -> str | None:
+    if name == "base":
+        return None
+    if name.startswith("iter_"):
+        k = int(name.split("_")[1])
+        return "base" if k == 0 else f"iter_{k - 1}"
+    return "iter_0" if "iter_0" in names else None  # baselines start from the run's iter_0
+
+
+def _calibration(run_dir: Path, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Per-iteration calibration figures from the stage manifests (pairs kept, DPO reward accuracy, ...)."""
+    out: dict[str, dict[str, Any]] = {}
+    keys = {
+        "candidates": {
+            "candidates_per_item": "candidates/item",
+            "correct_rate": "candidates correct",
+            "parse_failure_rate": "candidate parse failures",
+        },
+        "judge": {
+            "fact_agreement": "R-Scorer agreement (facts)",
+            "fact_decisive_agreement": "decisive agreement",
+            "mean_tie_mass": "tie mass",
+        },
+        "curate": {"pairs_kept": "pairs kept"},
+        "preference": {"reward_accuracy_mean": "DPO reward acc.", "reward_margin_mean": "DPO margin"},
+    }
+    for name in names:
+        if not name.startswith("iter_"):
+            continue
+        figures: dict[str, Any] = {}
+        for stage, wanted in keys.items():
+            path = run_dir / name / f"{stage}.manifest.json"
+            if path.is_file():
+                summary = json.loads(path.read_text()).get("summary", {})
+                figures.update({label: summary[k] for k, label in wanted.items() if k in summary})
+        out[name] = figures
+    return out
+
+
+def load_run(run_dir: str | Path) -> RunResults:
+    """Everything a leaderboard needs from one run directory (the store is rebuilt if missing)."""
+    from harness.store import STORE_NAME, ResultsStore
+
+    run_dir = Path(run_dir)
+    index_path = run_dir / "eval" / "index.json"
+    if not index_path.is_file():
+        raise RunDirError(f"{run_dir}: no eval/index.json (not a run evaluated by `srcal run`)")
+    index = json.loads(index_path.read_text())
+    run = index["run"]
+    names = [n for n in index.get("order") or list(index["checkpoints"]) if n in index["checkpoints"]]
+    with ResultsStore(run_dir / STORE_NAME) as store:
+        frame = store.frame("SELECT * FROM results WHERE run = ?", (run,))
+        if frame.empty:
+            store.refresh(run_dir, run, index["checkpoints"])
+            frame = store.frame("SELECT * FROM results WHERE run = ?", (run,))
+    benchmarks = [b for b in index["benchmarks"] if b in set(frame["benchmark"])]
+    categories = dict(zip(frame["benchmark"], frame["category"]))
+    checkpoints = [
+        Checkpoint(
+            run,
+            name,
+            index["checkpoints"][name].get("method") or "",
+            index["checkpoints"][name].get("iteration"),
+            _previous(name, index["checkpoints"][name], names),
+        )
+        for name in names
+    ]
+    samples = {}
+    for name in names:
+        for bench in benchmarks:
+            path = run_dir / "eval" / name / bench / "samples.jsonl"
+            if path.is_file():
+                samples[(name, bench)] = _read_samples(path)
+    return RunResults(
+        run, run_dir, checkpoints, frame, benchmarks, categories, samples, _calibration(run_dir, names)
+    )
+
+
+def load_reference(path: str | Path | None = None) -> list[dict[str, Any]]:
+    """Published rows (``leaderboards/reference.yaml``): model, citation, source and values on a 0-1 scale."""
+    import yaml
+
+    path = Path(path) if path else Path(__file__).with_name("reference.yaml")
+    data = yaml.safe_load(path.read_text()) or {}
+    rows = []
+    for entry in data.get("rows", []):
+        rows.append({**entry, "values": {k: round(v / 100.0, 6) for k, v in (entry.get("values") or {}).items()}})
+    return rows

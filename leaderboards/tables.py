@@ -1,0 +1,390 @@
+"""Leaderboard tables: checkpoints x benchmarks (grouped by category) + consistency metrics.
+
+One long pandas frame (:func:`leaderboard_frame`) holds every cell: value, 95% CI, and
+paired-bootstrap deltas against the base and against the checkpoint it was trained from
+(``previous``: iter_k <- iter_{k-1}, iter_0 <- base, a baseline <- iter_0), with
+significance (the delta's 95% CI excludes 0). Per-benchmark accuracies and their CIs come
+from the results store; pooled columns (all built-in items, the consistency metrics) are
+computed from the per-sample files with the same definitions (:mod:`harness.consistency`).
+Renderers: markdown, CSV, LaTeX (booktabs) and a static HTML page (:mod:`leaderboards.html`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from harness.consistency import RATIOS, consistency_metrics, sample_columns
+from leaderboards.results import CATEGORY_GROUPS, GROUP_ORDER, RunResults
+
+POOLED = "*"
+POOLED_COLUMNS = (
+    ("overall", "accuracy (all)", "accuracy"),
+    ("consistency", "consistency", "consistency_rate"),
+    ("consistency", "coverage", "consistency_coverage"),
+    ("consistency", "lucky answers", "lucky_answer_rate"),
+    ("consistency", "faithful errors", "faithful_error_rate"),
+    ("consistency", "claim accuracy", "claim_accuracy"),
+    ("consistency", "parse failures", "parse_failure_rate"),
+)
+HIGHER_IS_BETTER = {
+    "accuracy": True,
+    "consistency_rate": True,
+    "claim_accuracy": True,
+    "lucky_answer_rate": False,
+    "parse_failure_rate": False,
+}
+"""Metrics whose best value is highlighted (coverage and faithful errors have no better direction)."""
+
+
+@dataclass
+class Column:
+    group: str
+    name: str
+    benchmark: str
+    metric: str
+
+
+def columns(results: RunResults) -> list[Column]:
+    by_group: dict[str, list[str]] = {}
+    for bench in results.benchmarks:
+        group = CATEGORY_GROUPS.get(results.categories.get(bench, ""), results.categories.get(bench, "other"))
+        by_group.setdefault(group, []).append(bench)
+    cols = [
+        Column(group, bench, bench, "accuracy")
+        for group in sorted(by_group, key=lambda g: GROUP_ORDER.index(g) if g in GROUP_ORDER else 99)
+        for bench in by_group[group]
+    ]
+    return cols + [Column(g, n, POOLED, m) for g, n, m in POOLED_COLUMNS]
+
+
+def paired_delta(
+    a: list[dict[str, Any]], b: list[dict[str, Any]], metric: str, samples: int, seed: int
+) -> tuple[float | None, float | None, float | None, float | None]:
+    """(delta a - b, 95% CI low, high, two-sided p) of a ratio metric over the items both evaluated."""
+    import numpy as np
+
+    b_by_id = {r["id"]: r for r in b}
+    pairs = [(r, b_by_id[r["id"]]) for r in a if r["id"] in b_by_id]
+    if not pairs:
+        return None, None, None, None
+    num, den = RATIOS[metric]
+    ca, cb = sample_columns([p[0] for p in pairs]), sample_columns([p[1] for p in pairs])
+    na, da, nb, db = (np.asarray(x) for x in (ca[num], ca[den], cb[num], cb[den]))
+    if da.sum() == 0 or db.sum() == 0:
+        return None, None, None, None
+    delta = na.sum() / da.sum() - nb.sum() / db.sum()
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(pairs), size=(samples, len(pairs)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        diffs = na[draws].sum(1) / da[draws].sum(1) - nb[draws].sum(1) / db[draws].sum(1)
+    diffs = diffs[~np.isnan(diffs)]
+    if not diffs.size:
+        return float(delta), None, None, None
+    lo, hi = np.quantile(diffs, [0.025, 0.975])
+    p = min(1.0, 2 * min((diffs <= 0).mean(), (diffs >= 0).mean()))
+    return float(delta), float(lo), float(hi), float(p)
+
+
+def leaderboard_frame(runs: list[RunResults], bootstrap: int = 1000, seed: int = 0) -> Any:
+    """One row per (run, checkpoint, column): value, CI, deltas vs base and previous, best flag."""
+    import pandas as pd
+
+    records = []
+    for results in runs:
+        cols = columns(results)
+        store = results.metrics.set_index(["checkpoint", "benchmark", "metric"])
+        pooled = {
+            c.name: consistency_metrics(results.rows(c.name), bootstrap, seed) for c in results.checkpoints
+        }
+        names = {c.name for c in results.checkpoints}
+        for ckpt in results.checkpoints:
+            for col in cols:
+                if col.benchmark == POOLED:
+                    m = pooled[ckpt.name]
+                    value = m.get(col.metric)
+                    lo, hi = m["ci95"].get(col.metric, (None, None))
+                    n = m["n"]
+                    mine = results.rows(ckpt.name)
+                else:
+                    key = (ckpt.name, col.benchmark, col.metric)
+                    if key not in store.index:
+                        continue
+                    row = store.loc[key]
+                    value, lo, hi, n = (
+                        _num(row["value"]),
+                        _num(row["ci_low"]),
+                        _num(row["ci_high"]),
+                        row["n"],
+                    )
+                    mine = results.rows(ckpt.name, [col.benchmark])
+                record = {
+                    "run": results.run,
+                    "checkpoint": ckpt.name,
+                    "label": ckpt.label,
+                    "method": ckpt.method,
+                    "iteration": ckpt.iteration,
+                    "group": col.group,
+                    "column": col.name,
+                    "benchmark": col.benchmark,
+                    "metric": col.metric,
+                    "value": value,
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "n": int(n) if n is not None else None,
+                    "source": "reproduced",
+                }
+                for tag, other in (("base", "base"), ("prev", ckpt.previous)):
+                    if other is None or other == ckpt.name or other not in names or ckpt.name == "base":
+                        continue
+                    theirs = results.rows(other, None if col.benchmark == POOLED else [col.benchmark])
+                    d, dlo, dhi, p = paired_delta(mine, theirs, col.metric, bootstrap, seed)
+                    record.update(
+                        {
+                            f"delta_{tag}": d,
+                            f"delta_{tag}_low": dlo,
+                            f"delta_{tag}_high": dhi,
+                            f"p_{tag}": p,
+                            f"significant_{tag}": bool(dlo is not None and (dlo > 0 or dhi < 0)),
+                            f"vs_{tag}": other,
+                        }
+                    )
+                records.append(record)
+    frame = pd.DataFrame.from_records(records)
+    frame["best"] = False
+    for _, part in frame.groupby(["run", "column"]):
+        direction = HIGHER_IS_BETTER.get(part["metric"].iloc[0])
+        values = part["value"].dropna()
+        if direction is None or values.nunique() < 2:
+            continue  # nothing to single out when every checkpoint ties
+        best = values.max() if direction else values.min()
+        frame.loc[part.index[part["value"] == best], "best"] = True
+    return frame
+
+
+def _num(value: Any) -> float | None:
+    import math
+
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def trajectory_frame(results: RunResults, frame: Any) -> Any:
+    """Iteration x metric for one run: pooled metrics of base, iter_0..K, plus calibration figures."""
+    import pandas as pd
+
+    part = frame[(frame.run == results.run) & (frame.benchmark == POOLED)]
+    rows = []
+    for ckpt in results.checkpoints:
+        if not (ckpt.name == "base" or ckpt.name.startswith("iter_")):
+            continue
+        mine = part[part.checkpoint == ckpt.name].set_index("column")
+        row: dict[str, Any] = {"checkpoint": ckpt.name}
+        for _, name, _ in POOLED_COLUMNS:
+            row[name] = mine["value"].get(name)
+        row.update(results.calibration.get(ckpt.name, {}))
+        rows.append(row)
+    return pd.DataFrame.from_records(rows)
+
+
+# ----------------------------------------------------------------------------- rendering helpers
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    return "" if value is None or value != value else f"{value:.{digits}f}"
+
+
+def cell_text(row: Any, ci: bool = True) -> str:
+    if row is None or row["value"] is None or row["value"] != row["value"]:
+        return ""
+    text = fmt(row["value"])
+    if ci and row["ci_low"] is not None and row["ci_low"] == row["ci_low"]:
+        text += f" [{fmt(row['ci_low'], 2)}, {fmt(row['ci_high'], 2)}]"
+    return text
+
+
+def delta_text(row: Any, tag: str) -> str:
+    value = row.get(f"delta_{tag}")
+    if value is None or value != value:
+        return ""
+    star = "*" if row.get(f"significant_{tag}") else ""
+    return f"{value:+.3f}{star}"
+
+
+def wide(frame: Any, run: str) -> tuple[list[str], list[str], dict[tuple[str, str], Any]]:
+    """(checkpoint labels in order, column names in order, {(label, column): row})."""
+    part = frame[frame.run == run]
+    labels = list(dict.fromkeys(part["label"]))
+    cols = list(dict.fromkeys(part["column"]))
+    cells = {(r["label"], r["column"]): r for _, r in part.iterrows()}
+    return labels, cols, cells
+
+
+def groups_of(frame: Any, run: str) -> list[tuple[str, list[str]]]:
+    part = frame[frame.run == run]
+    out: list[tuple[str, list[str]]] = []
+    for group, column in dict.fromkeys(zip(part["group"], part["column"])):
+        if out and out[-1][0] == group:
+            out[-1][1].append(column)
+        else:
+            out.append((group, [column]))
+    return out
+
+
+def to_markdown(runs: list[RunResults], frame: Any, reference: list[dict[str, Any]] | None = None) -> str:
+    lines: list[str] = []
+    for results in runs:
+        labels, cols, cells = wide(frame, results.run)
+        groups = groups_of(frame, results.run)
+        lines += [f"## {results.run}", ""]
+        lines.append("Column groups: " + "; ".join(f"**{g}**: {', '.join(c)}" for g, c in groups) + ".")
+        lines.append("")
+        lines.append("| checkpoint | " + " | ".join(cols) + " |")
+        lines.append("|---|" + "---|" * len(cols))
+        for label in labels:
+            row = []
+            for col in cols:
+                cell = cells.get((label, col))
+                text = cell_text(cell) if cell is not None else ""
+                if cell is not None and cell["best"]:
+                    value = fmt(cell["value"])
+                    text = text.replace(value, f"**{value}**", 1)
+                row.append(text)
+            lines.append(f"| {label} | " + " | ".join(row) + " |")
+        lines += [
+            "",
+            "Deltas (vs base / vs the checkpoint it was trained from; * = paired-bootstrap 95% CI excludes 0):",
+            "",
+        ]
+        lines.append("| checkpoint | " + " | ".join(cols) + " |")
+        lines.append("|---|" + "---|" * len(cols))
+        for label in labels:
+            row = []
+            for col in cols:
+                cell = cells.get((label, col))
+                if cell is None:
+                    row.append("")
+                    continue
+                parts = [delta_text(cell, "base"), delta_text(cell, "prev")]
+                row.append(" / ".join(p or "–" for p in parts) if any(parts) else "")
+            lines.append(f"| {label} | " + " | ".join(row) + " |")
+        traj = trajectory_frame(results, frame)
+        if not traj.empty:
+            lines += ["", f"Per-iteration trajectory ({results.run}):", ""]
+            lines.append("| " + " | ".join(traj.columns) + " |")
+            lines.append("|" + "---|" * len(traj.columns))
+            for _, r in traj.iterrows():
+                lines.append("| " + " | ".join(_plain(v) for v in r.values) + " |")
+        lines.append("")
+    if reference:
+        lines += reference_markdown(reference)
+    return "\n".join(lines)
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, float):
+        return fmt(value)
+    return "" if value is None else str(value)
+
+
+def reference_markdown(reference: list[dict[str, Any]]) -> list[str]:
+    benches = list(dict.fromkeys(b for r in reference for b in r["values"]))
+    lines = ["## Published reference rows (source: paper; not comparable with reproduced rows)", ""]
+    lines.append("| model | " + " | ".join(benches) + " | source |")
+    lines.append("|---|" + "---|" * (len(benches) + 1))
+    for r in reference:
+        values = " | ".join(fmt(r["values"].get(b)) for b in benches)
+        lines.append(f"| {r['model']} | {values} | [{r['table']}]({r['source_url']}) |")
+    return lines + [""]
+
+
+def to_csv(frame: Any, reference: list[dict[str, Any]] | None = None) -> str:
+    import pandas as pd
+
+    out = frame.copy()
+    if reference:
+        extra = [
+            {
+                "run": "reference",
+                "checkpoint": r["model"],
+                "label": r["model"],
+                "method": r.get("method", "published"),
+                "column": bench,
+                "benchmark": bench,
+                "metric": r.get("metric", "accuracy"),
+                "value": value,
+                "source": "paper",
+                "citation": r["citation"],
+                "source_url": r["source_url"],
+            }
+            for r in reference
+            for bench, value in r["values"].items()
+        ]
+        out = pd.concat([out, pd.DataFrame.from_records(extra)], ignore_index=True)
+    return out.to_csv(index=False)
+
+
+def _tex(text: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#")):
+        text = text.replace(a, b)
+    return text
+
+
+def to_latex(runs: list[RunResults], frame: Any) -> str:
+    """booktabs tables (one per run), values with CIs, best per column in bold."""
+    blocks = []
+    for results in runs:
+        labels, cols, cells = wide(frame, results.run)
+        groups = groups_of(frame, results.run)
+        spec = "l" + "c" * len(cols)
+        head1 = (
+            " & ".join([""] + [rf"\multicolumn{{{len(c)}}}{{c}}{{{_tex(g)}}}" for g, c in groups]) + r" \\"
+        )
+        rules, start = [], 2
+        for _, c in groups:
+            rules.append(rf"\cmidrule(lr){{{start}-{start + len(c) - 1}}}")
+            start += len(c)
+        head2 = " & ".join(["checkpoint"] + [_tex(c) for c in cols]) + r" \\"
+        body = []
+        for label in labels:
+            row = [_tex(label)]
+            for col in cols:
+                cell = cells.get((label, col))
+                if cell is None or cell["value"] is None or cell["value"] != cell["value"]:
+                    row.append("--")
+                    continue
+                value = fmt(cell["value"])
+                value = rf"\textbf{{{value}}}" if cell["best"] else value
+                ci = (
+                    rf" {{\scriptsize [{fmt(cell['ci_low'], 2)}, {fmt(cell['ci_high'], 2)}]}}"
+                    if cell["ci_low"] is not None and cell["ci_low"] == cell["ci_low"]
+                    else ""
+                )
+                star = r"$^{*}$" if cell.get("significant_base") else ""
+                row.append(value + star + ci)
+            body.append(" & ".join(row) + r" \\")
+        blocks.append(
+            "\n".join(
+                [
+                    r"% requires \usepackage{booktabs}",
+                    r"\begin{table}[t]",
+                    r"\centering",
+                    r"\resizebox{\linewidth}{!}{%",
+                    rf"\begin{{tabular}}{{{spec}}}",
+                    r"\toprule",
+                    head1,
+                    " ".join(rules),
+                    head2,
+                    r"\midrule",
+                    *body,
+                    r"\bottomrule",
+                    r"\end{tabular}}",
+                    rf"\caption{{{_tex(results.run)}: accuracy per benchmark and pooled consistency metrics with "
+                    r"95\% bootstrap CIs; bold: best per column; $^{*}$: differs from the base (paired bootstrap).}",
+                    r"\end{table}",
+                ]
+            )
+        )
+    return "\n\n".join(blocks) + "\n"
