@@ -20,14 +20,24 @@ ADAPTER_DIR = "adapter"
 MODEL_DIR = "model"
 
 
+def rank() -> int:
+    """This process's rank in an ``accelerate launch``/torchrun job (0 in a single process)."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def world_size() -> int:
+    """Processes in the job (1 in a single process)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def is_main_process() -> bool:
     """Rank 0 of an ``accelerate launch``/torchrun job (or a single process)."""
-    return int(os.environ.get("RANK", "0")) == 0
+    return rank() == 0
 
 
 def wait_for_everyone() -> None:
     """A barrier across the processes of a distributed job (no-op in a single process)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if world_size() > 1:
         from accelerate import PartialState
 
         PartialState().wait_for_everyone()

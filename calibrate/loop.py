@@ -36,7 +36,7 @@ from benchmarks.configuration import ConfigError
 from benchmarks.fileio import atomic_write_json, atomic_write_text, srcal_home
 from benchmarks.records import BenchmarkItem, read_items
 from calibrate.artifacts import ItemLog, config_hash, is_complete, read_manifest, write_manifest
-from calibrate.checkpoints import is_main_process
+from calibrate.checkpoints import is_main_process, rank, wait_for_everyone, world_size
 from calibrate.config import RunConfig
 
 STAGES = ("data", "rft", "scorer", "candidates", "judge", "curate", "preference")
@@ -104,36 +104,74 @@ class Calibration:
         cfg_part: Any,
         inputs: dict[str, str],
         fn: Callable[[], tuple[list[str], dict]],
+        mode: str = "main",
     ) -> dict[str, Any]:
-        """Run ``fn`` unless the stage is complete; ``fn`` returns (output names, summary)."""
+        """Run ``fn`` unless the stage is complete; ``fn`` returns (output names, summary).
+
+        Under a distributed launch (``accelerate launch``: WORLD_SIZE > 1) every rank decides
+        together whether the stage is complete; ``mode`` says who runs ``fn``: ``main`` (rank 0
+        only; the others wait), ``all`` (every rank: trainers, sharded stages). Rank 0 writes the
+        manifest and the others read it back, so every rank continues with the same record.
+        """
         directory.mkdir(parents=True, exist_ok=True)
         # data and RFT do not depend on the method: baselines reuse the SRC run's iter_0
         method = None if name in ("data", "rft") else self.cfg.method
         digest = config_hash({"stage": name, "config": cfg_part, "seed": self.cfg.seed, "method": method})
         label = f"{directory.name}/{name}"
-        if is_complete(directory, name, digest, inputs):
+        distributed = world_size() > 1
+        if distributed:
+            wait_for_everyone()
+        complete = is_complete(directory, name, digest, inputs)
+        if distributed:
+            wait_for_everyone()  # every rank has decided before anyone writes
+        if complete:
             manifest = read_manifest(directory, name) or {}
             self.say(f"{label}: up to date, skipped")
             return manifest
         self.say(f"{label}: running")
         started = time.time()
-        outputs, summary = fn()
-        if not is_main_process():  # under a distributed launch rank 0 records the stage
-            return {"outputs": {}, "summary": summary}
-        manifest = write_manifest(
-            directory,
-            name,
-            digest,
-            inputs,
-            outputs,
-            self.cfg.seed,
-            started,
-            summary,
-            config=cfg_part if isinstance(cfg_part, dict) else None,
-        )
-        brief = ", ".join(f"{k}={v}" for k, v in summary.items() if not isinstance(v, dict | list))
-        self.say(f"{label}: done in {manifest['seconds']:.1f} s ({brief})")
+        if mode == "main" and not is_main_process():
+            outputs, summary = [], {}
+        else:
+            outputs, summary = fn()
+        manifest: dict[str, Any] = {"outputs": {}, "summary": summary}
+        if is_main_process():
+            manifest = write_manifest(
+                directory,
+                name,
+                digest,
+                inputs,
+                outputs,
+                self.cfg.seed,
+                started,
+                summary,
+                config=cfg_part if isinstance(cfg_part, dict) else None,
+            )
+            brief = ", ".join(f"{k}={v}" for k, v in summary.items() if not isinstance(v, dict | list))
+            self.say(f"{label}: done in {manifest['seconds']:.1f} s ({brief})")
+        if distributed:
+            wait_for_everyone()
+            if not is_main_process():
+                manifest = read_manifest(directory, name) or manifest
         return manifest
+
+    @staticmethod
+    def _merge_shards(directory: Path, stem: str, ids: list[str]) -> list[dict[str, Any]]:
+        """Join the ranks' ``<stem>.rank<r>.jsonl`` logs into ``<stem>.jsonl`` (item order; rank 0 writes)."""
+        wait_for_everyone()
+        if is_main_process():
+            records: dict[str, dict[str, Any]] = {}
+            shards = sorted(directory.glob(f"{stem}.rank*.jsonl"))
+            for shard in shards:
+                records.update(ItemLog(shard).records)
+            lines = [
+                json.dumps(records[i], ensure_ascii=False, sort_keys=True) + "\n" for i in ids if i in records
+            ]
+            atomic_write_text(directory / f"{stem}.jsonl", "".join(lines))
+            for shard in shards:
+                shard.unlink()
+        wait_for_everyone()
+        return ItemLog(directory / f"{stem}.jsonl").ordered(ids)
 
     @staticmethod
     def _out(manifest: dict[str, Any], name: str) -> str:
@@ -201,7 +239,7 @@ class Calibration:
             return ["adapter", "model"], summary
 
         inputs = {"base": base, "rft_pool": data["splits"]["rft"]["sha256"]}
-        manifest = self._stage(directory, "rft", asdict(self.cfg.rft), inputs, train)
+        manifest = self._stage(directory, "rft", asdict(self.cfg.rft), inputs, train, mode="all")
         self.summaries["iter_0"] = {"rft": manifest.get("summary", {})}
         return manifest | {"model_dir": str(directory / "model")}
 
@@ -241,6 +279,11 @@ class Calibration:
 
         inputs = {"policy": self._out(rft, "model"), "rft_pool": data["splits"]["rft"]["sha256"]}
         part = {"scorer": asdict(cfg), "candidates": asdict(self.cfg.candidates)}
+        if world_size() > 1 and read_manifest(directory, "scorer") is None:
+            raise RunDirError(
+                "train the R-Scorer in one process first (srcal calibrate ... --stage scorer), "
+                "then launch the iterations on several processes"
+            )
         manifest = self._stage(directory, "scorer", part, inputs, train)
         self.summaries["scorer"] = manifest.get("summary", {})
         return {"adapter": str(directory / "adapter"), "manifest": manifest}
@@ -274,17 +317,36 @@ class Calibration:
         model_dir = previous["model_dir"]
 
         def candidates() -> tuple[list[str], dict]:
+            from calibrate.candidates import summarize
+
             policy = load_model(model_dir, dtype=self.cfg.model.dtype)
-            summary = generate_candidates(
+            if world_size() == 1:
+                summary = generate_candidates(
+                    policy,
+                    calib,
+                    self.data_dir,
+                    self.cfg.candidates,
+                    directory / "candidates.jsonl",
+                    seed,
+                    progress=self.say,
+                )
+                return ["candidates.jsonl"], summary
+            # batch b goes to rank b % world_size and is seeded from (seed, b): the merged file
+            # equals a single process's
+            generate_candidates(
                 policy,
                 calib,
                 self.data_dir,
                 self.cfg.candidates,
-                directory / "candidates.jsonl",
+                directory / f"candidates.rank{rank()}.jsonl",
                 seed,
                 progress=self.say,
+                rank=rank(),
+                world_size=world_size(),
             )
-            return ["candidates.jsonl"], summary
+            merged = self._merge_shards(directory, "candidates", ids)
+            summary = summarize([CandidateSet.from_dict(r) for r in merged])
+            return ["candidates.jsonl"], {**summary, "processes": world_size()}
 
         cand = self._stage(
             directory,
@@ -292,6 +354,7 @@ class Calibration:
             asdict(self.cfg.candidates),
             {"policy": policy_hash, "calib_pool": data["splits"]["calib"]["sha256"]},
             candidates,
+            mode="all",
         )
         summaries["candidates"] = cand.get("summary", {})
         if stop_after == "candidates":
@@ -307,7 +370,16 @@ class Calibration:
                 from calibrate.scorer import RScorer, agreement_with_facts
 
                 rscorer = RScorer.from_config(self.cfg.scorer, adapter=scorer["adapter"] if scorer else None)
-                summary = rscorer.judge(calib, sets, directory / "judgements.jsonl", progress=self.say)
+                if world_size() == 1:
+                    summary = rscorer.judge(calib, sets, directory / "judgements.jsonl", progress=self.say)
+                else:  # items i % world_size go to rank i
+                    mine = [it for i, it in enumerate(calib) if i % world_size() == rank()]
+                    shard = directory / f"judgements.rank{rank()}.jsonl"
+                    summary = rscorer.judge(mine, sets, shard, progress=self.say)
+                    summary = {
+                        "items": len(self._merge_shards(directory, "judgements", ids)),
+                        "processes": world_size(),
+                    }
                 judged = [
                     Judgement.from_dict(r) for r in ItemLog(directory / "judgements.jsonl").ordered(ids)
                 ]
@@ -326,6 +398,7 @@ class Calibration:
                 asdict(self.cfg.scorer),
                 {"candidates": self._out(cand, "candidates.jsonl"), "scorer": scorer_id},
                 judge,
+                mode="all",
             )
             summaries["judge"] = jm.get("summary", {})
             judge_hash = self._out(jm, "judgements.jsonl")
@@ -403,6 +476,7 @@ class Calibration:
             asdict(self.cfg.preference),
             {"policy": policy_hash, "pairs": self._out(cm, "pairs.jsonl")},
             preference,
+            mode="all",
         )
         summaries["preference"] = pm.get("summary", {})
         if stop_after == "preference":

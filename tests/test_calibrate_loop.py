@@ -213,3 +213,57 @@ def test_dpo_stage_under_accelerate_with_two_processes(smoke_run: Path, tmp_path
     assert (run_dir / "iter_1" / "model" / "config.json").is_file()
     assert not list((run_dir / "iter_1").glob(".checkpoint.partial-*"))
     assert not (run_dir / "iter_2").exists()
+
+
+def test_candidates_and_judge_shard_across_two_processes(smoke_run: Path, tmp_path: Path) -> None:
+    """Candidate search and R-Scorer verdicts shard items across `accelerate launch` processes.
+
+    Batches are seeded per batch, so the merged candidates equal the single-process run's; the
+    verdicts come from the same forward passes in other batch groupings (equal up to float noise).
+    """
+    import shutil
+
+    run_dir = tmp_path / "sharded"
+    shutil.copytree(smoke_run, run_dir)
+    for stale in ("iter_2", "iter_3", "iter_1"):
+        shutil.rmtree(run_dir / stale)
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2"]
+    cmd += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "harness.cli"]
+    cmd += ["calibrate", "--preset", "smoke", "--run-dir", str(run_dir), "--stage", "judge"]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    manifest = json.loads((run_dir / "iter_1" / "candidates.manifest.json").read_text())
+    assert manifest["summary"]["processes"] == 2
+    assert not list((run_dir / "iter_1").glob("*.rank*.jsonl"))  # shards merged and removed
+
+    def records(path: Path) -> list[dict]:
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
+    single = records(smoke_run / "iter_1" / "candidates.jsonl")
+    sharded = records(run_dir / "iter_1" / "candidates.jsonl")
+    assert [r["item_id"] for r in sharded] == [r["item_id"] for r in single]
+    assert [[c["text"] for c in r["candidates"]] for r in sharded] == [
+        [c["text"] for c in r["candidates"]] for r in single
+    ]
+    one = records(smoke_run / "iter_1" / "judgements.jsonl")
+    two = records(run_dir / "iter_1" / "judgements.jsonl")
+    assert [r["item_id"] for r in two] == [r["item_id"] for r in one]
+    for a, b in zip(one, two):
+        for va, vb in zip(a["verdicts"], b["verdicts"]):
+            assert (va["a"], va["b"]) == (vb["a"], vb["b"])
+            assert va["p_ab"] == pytest.approx(vb["p_ab"], abs=1e-4)
+    assert not (run_dir / "iter_1" / "pairs.jsonl").exists()
+
+
+def test_scorer_training_refuses_a_distributed_launch(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2"]
+    cmd += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "harness.cli"]
+    cmd += ["calibrate", "--preset", "smoke", "--run-dir", str(tmp_path / "r"), "--stage", "scorer"]
+    cmd += ["--set", "rft.max_steps=1"]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    assert proc.returncode != 0
+    assert "train the R-Scorer in one process first" in proc.stderr
