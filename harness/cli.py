@@ -103,15 +103,22 @@ def data_export_lmms(
 # ---------------------------------------------------------------------------- score
 
 
+def _reader_options(command: Callable) -> Callable:
+    """--reader / --reader-model, shared by `srcal score` and `srcal eval`."""
+    command = click.option(
+        "--reader-model", default=None, help="Backbone of the lm reader (default smollm2-135m-instruct)."
+    )(command)
+    return click.option(
+        "--reader", default="lm", show_default=True, help="Implied-answer reader: lm or conclusion."
+    )(command)
+
+
 @main.command()
 @click.option("--benchmark", "benchmark", required=True, help="Benchmark name (see `srcal benchmarks`).")
 @click.argument("responses", type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the scored lines here (JSONL).")
 @click.option("--consistency", is_flag=True, help="Add implied_answer / consistent per line and the metrics.")
-@click.option("--reader", default="lm", show_default=True, help="Implied-answer reader: lm or conclusion.")
-@click.option(
-    "--reader-model", default=None, help="Backbone of the lm reader (default smollm2-135m-instruct)."
-)
+@_reader_options
 @click.option(
     "--docs", "docs_source", default=None, help="Documents for an lmms-eval samples log (dataset dir)."
 )
@@ -180,10 +187,7 @@ def _say() -> Callable[[str], None]:
     "--source", "sources", multiple=True, help="Public benchmark data: NAME=DIR_OR_HUB_ID (repeatable)."
 )
 @click.option("--engine", type=click.Choice(["native", "lmms-eval"]), default="native", show_default=True)
-@click.option("--reader", default=None, help="Implied-answer reader: lm (default) or conclusion.")
-@click.option(
-    "--reader-model", default=None, help="Backbone of the lm reader (default smollm2-135m-instruct)."
-)
+@_reader_options
 @click.option(
     "--set", "overrides", multiple=True, help="Override an EvalConfig field: --set max_new_tokens=64."
 )

@@ -313,6 +313,10 @@ class Evaluation:
         if todo:
             self.say(f"{name}: {len(todo)} of {len(docs)} samples to generate")
             self._answer(spec, docs, prompts, keys, todo, base, log)
+        stale = [i for i, d in enumerate(docs) if log.records[d.id].get("reader_key") != self.reader_key]
+        if stale:  # responses are cached; another reader (or scorer) only re-reads them
+            self.say(f"{name}: re-reading {len(stale)} cached responses with {self.reader_key}")
+            self._reread(spec, docs, stale, log)
         ids = [d.id for d in docs]
         log.rewrite_ordered(ids)
         rows = log.ordered(ids)
@@ -373,6 +377,7 @@ class Evaluation:
                         "response": response,
                         **row,
                         **consistency_fields(spec, doc, row, imp),
+                        "reader_key": self.reader_key,
                         "timing": {"generate_s": round(per_sample, 4), "batch_size": self.cfg.batch_size},
                         "cache_key": keys[i],
                     }
@@ -381,6 +386,22 @@ class Evaluation:
             finished += len(chunk)
             rate = finished / max(time.perf_counter() - t0, 1e-9)
             self.say(f"{spec.name}: {finished}/{total} samples ({rate:.2f} samples/s)")
+
+    @property
+    def reader_key(self) -> str:
+        return _digest(self.reader.identity())[:16]
+
+    def _reread(self, spec: BenchmarkSpec, docs: list[EvalDoc], indices: list[int], log: Any) -> None:
+        """Score and read cached responses again (the reader changed); generation is not redone."""
+        from harness.consistency import consistency_fields, read_query
+
+        old = [log.records[docs[i].id] for i in indices]
+        scored = [spec.score(r["response"], docs[i]) for r, i in zip(old, indices)]
+        implied = self.reader.read([read_query(docs[i], s["rationale"]) for s, i in zip(scored, indices)])
+        log.append(
+            {**r, **row, **consistency_fields(spec, docs[i], row, imp), "reader_key": self.reader_key}
+            for r, row, imp, i in zip(old, scored, implied, indices)
+        )
 
     def _respond(
         self,

@@ -34,7 +34,7 @@ from benchmarks.parsing import normalize_answer, parse_response
 from benchmarks.prompts import format_choices
 from benchmarks.registry import Registry
 
-READER_PROMPT_VERSION = 1
+READER_PROMPT_VERSION = 2
 READER_SYSTEM = (
     "You read a step-by-step explanation written for a question about an image you cannot see. "
     "Say which answer the explanation leads to, even if the explanation is wrong. "
@@ -167,6 +167,30 @@ class ConclusionReader:
 # ----------------------------------------------------------------------------- LM reader
 
 
+_LEADS_TO = re.compile(
+    r"^(?:(?:the\s+)?(?:explanation|reasoning|answer)\s+(?:leads\s+to|is|would\s+be)|it\s+is)\s*:?\s*",
+    re.IGNORECASE,
+)
+
+
+def core_answer(reply: str, answer_type: str) -> str:
+    """The answer inside a reader's reply sentence ("The explanation leads to blue." -> "blue").
+
+    Only the reply's first sentence counts. Numbers: its last number ("The digit 4 appears 2
+    times." -> "2"); short text: the value after its last "is"; letters and yes/no are left to
+    the benchmark's parser.
+    """
+    first = re.split(r"(?<=[.!?])\s", reply.strip(), maxsplit=1)[0].strip()
+    if answer_type in ("integer", "float"):
+        numbers = _NUMBER.findall(first)
+        return numbers[-1] if numbers else first
+    if answer_type != "text" or len(first.split()) <= 2:
+        return first
+    first = _LEADS_TO.sub("", first).strip()
+    tail = _LAST_IS.search(first)
+    return tail.group(1) if tail else first.rstrip(".")
+
+
 class ReadingCache:
     """Readings of one reader identity, appended to a JSONL file keyed by the prompt's hash."""
 
@@ -246,7 +270,9 @@ class LMReader:
         for i, text in prompts.items():
             reply = self.cache.get(text) or ""
             query = queries[i]
-            parsed = parse_response(f"Answer: {reply}", query.answer_type, query.choices)
+            parsed = parse_response(
+                f"Answer: {core_answer(reply, query.answer_type)}", query.answer_type, query.choices
+            )
             status = "ok" if parsed.final_answer is not None else "invalid"
             out[i] = ImpliedAnswer(parsed.final_answer, status, reply)
         return [o for o in out if o is not None]

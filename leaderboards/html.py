@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from leaderboards.results import RunResults
-from leaderboards.tables import cell_text, delta_text, fmt, groups_of, trajectory_frame, wide
+from leaderboards.tables import cell_text, delta_text, fmt, groups_of, has_value, trajectory_frame, wide
 
 SORT_JS = """
 document.querySelectorAll('table.sortable th').forEach(function (th, col) {
@@ -59,7 +59,7 @@ def _results_table(results: RunResults, frame: Any) -> str:
         out.append(f'<tr><td data-v="{_esc(label)}">{_esc(label)}</td>')
         for col in cols:
             cell = cells.get((label, col))
-            if cell is None or cell["value"] is None or cell["value"] != cell["value"]:
+            if not has_value(cell):
                 out.append('<td data-v="">–</td>')
                 continue
             value = fmt(cell["value"])

@@ -166,5 +166,7 @@ def load_reference(path: str | Path | None = None) -> list[dict[str, Any]]:
     data = yaml.safe_load(path.read_text()) or {}
     rows = []
     for entry in data.get("rows", []):
-        rows.append({**entry, "values": {k: round(v / 100.0, 6) for k, v in (entry.get("values") or {}).items()}})
+        rows.append(
+            {**entry, "values": {k: round(v / 100.0, 6) for k, v in (entry.get("values") or {}).items()}}
+        )
     return rows

@@ -196,8 +196,21 @@ def fmt(value: Any, digits: int = 3) -> str:
     return "" if value is None or value != value else f"{value:.{digits}f}"
 
 
+def has_value(cell: Any) -> bool:
+    """Whether a table cell holds a number (not missing, not NaN)."""
+    return cell is not None and cell["value"] is not None and cell["value"] == cell["value"]
+
+
+def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(r) + " |" for r in rows),
+    ]
+
+
 def cell_text(row: Any, ci: bool = True) -> str:
-    if row is None or row["value"] is None or row["value"] != row["value"]:
+    if not has_value(row):
         return ""
     text = fmt(row["value"])
     if ci and row["ci_low"] is not None and row["ci_low"] == row["ci_low"]:
@@ -241,42 +254,30 @@ def to_markdown(runs: list[RunResults], frame: Any, reference: list[dict[str, An
         lines += [f"## {results.run}", ""]
         lines.append("Column groups: " + "; ".join(f"**{g}**: {', '.join(c)}" for g, c in groups) + ".")
         lines.append("")
-        lines.append("| checkpoint | " + " | ".join(cols) + " |")
-        lines.append("|---|" + "---|" * len(cols))
+        values, deltas = [], []
         for label in labels:
-            row = []
+            value_row, delta_row = [label], [label]
             for col in cols:
                 cell = cells.get((label, col))
-                text = cell_text(cell) if cell is not None else ""
-                if cell is not None and cell["best"]:
-                    value = fmt(cell["value"])
-                    text = text.replace(value, f"**{value}**", 1)
-                row.append(text)
-            lines.append(f"| {label} | " + " | ".join(row) + " |")
+                text = cell_text(cell)
+                if has_value(cell) and cell["best"]:
+                    text = text.replace(fmt(cell["value"]), f"**{fmt(cell['value'])}**", 1)
+                value_row.append(text)
+                parts = [delta_text(cell, "base"), delta_text(cell, "prev")] if cell is not None else []
+                delta_row.append(" / ".join(p or "–" for p in parts) if any(parts) else "")
+            values.append(value_row)
+            deltas.append(delta_row)
+        lines += md_table(["checkpoint", *cols], values)
         lines += [
             "",
             "Deltas (vs base / vs the checkpoint it was trained from; * = paired-bootstrap 95% CI excludes 0):",
             "",
         ]
-        lines.append("| checkpoint | " + " | ".join(cols) + " |")
-        lines.append("|---|" + "---|" * len(cols))
-        for label in labels:
-            row = []
-            for col in cols:
-                cell = cells.get((label, col))
-                if cell is None:
-                    row.append("")
-                    continue
-                parts = [delta_text(cell, "base"), delta_text(cell, "prev")]
-                row.append(" / ".join(p or "–" for p in parts) if any(parts) else "")
-            lines.append(f"| {label} | " + " | ".join(row) + " |")
+        lines += md_table(["checkpoint", *cols], deltas)
         traj = trajectory_frame(results, frame)
         if not traj.empty:
             lines += ["", f"Per-iteration trajectory ({results.run}):", ""]
-            lines.append("| " + " | ".join(traj.columns) + " |")
-            lines.append("|" + "---|" * len(traj.columns))
-            for _, r in traj.iterrows():
-                lines.append("| " + " | ".join(_plain(v) for v in r.values) + " |")
+            lines += md_table(list(traj.columns), [[_plain(v) for v in r.values] for _, r in traj.iterrows()])
         lines.append("")
     if reference:
         lines += reference_markdown(reference)
@@ -352,7 +353,7 @@ def to_latex(runs: list[RunResults], frame: Any) -> str:
             row = [_tex(label)]
             for col in cols:
                 cell = cells.get((label, col))
-                if cell is None or cell["value"] is None or cell["value"] != cell["value"]:
+                if not has_value(cell):
                     row.append("--")
                     continue
                 value = fmt(cell["value"])

@@ -105,6 +105,22 @@ class TestEval:
         changed.run()
         assert changed.generated == 6
 
+    def test_another_reader_rereads_cached_responses(
+        self, micro: Path, smoke_dataset: Path, tmp_path: Path
+    ) -> None:
+        first = Evaluation(
+            Checkpoint(str(micro)), _cfg(smoke_dataset, benchmarks=["digits"], limit=6), tmp_path / "o"
+        )
+        first.run()
+        cfg = _cfg(smoke_dataset, benchmarks=["digits"], limit=6, reader={"backbone": "srcal-micro-lm"})
+        second = Evaluation(Checkpoint(str(micro)), cfg, tmp_path / "o")
+        second.run()
+        assert second.generated == 0  # responses came from the cache
+        rows = _samples(tmp_path / "o" / "digits" / "samples.jsonl")
+        assert {r["reader_key"] for r in rows} == {second.reader_key} != {first.reader_key}
+        metrics = json.loads((tmp_path / "o" / "digits" / "metrics.json").read_text())
+        assert metrics["provenance"]["fingerprint"]["reader"]["reader"] == "lm"
+
     def test_killed_mid_benchmark_resumes(self, micro: Path, smoke_dataset: Path, tmp_path: Path) -> None:
         args = ["--model", str(micro), "--benchmarks", "easyvqa,digits", "--limit", "12", "--batch-size", "2"]
         args += ["--data", str(smoke_dataset), "--reader", "conclusion", "--set", "max_new_tokens=12"]

@@ -148,10 +148,9 @@ def test_leaderboard_from_the_smoke_run(
     reference = frame[frame.source == "paper"]
     assert set(reference["checkpoint"]) == {"LLaVA-1.5-7B", "LLaVA-1.6-Vicuna-7B"}
     assert reference["delta_base"].isna().all()
-    assert (
-        reference[(reference.checkpoint == "LLaVA-1.5-7B") & (reference.benchmark == "pope")]["value"].item()
-        == pytest.approx(0.859)
-    )
+    assert reference[(reference.checkpoint == "LLaVA-1.5-7B") & (reference.benchmark == "pope")][
+        "value"
+    ].item() == pytest.approx(0.859)
 
     tex = (out / "leaderboard.tex").read_text()
     for rule in (r"\toprule", r"\midrule", r"\bottomrule", r"\cmidrule"):
