@@ -257,7 +257,8 @@ def test_candidates_and_judge_shard_across_two_processes(smoke_run: Path, tmp_pa
     assert not (run_dir / "iter_1" / "pairs.jsonl").exists()
 
 
-def test_scorer_training_refuses_a_distributed_launch(tmp_path: Path) -> None:
+def test_scorer_training_refuses_a_distributed_launch(smoke_run: Path, tmp_path: Path) -> None:
+    """The R-Scorer is trained in one process (zoo models built by the smoke run are reused)."""
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2"]
     cmd += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "harness.cli"]
     cmd += ["calibrate", "--preset", "smoke", "--run-dir", str(tmp_path / "r"), "--stage", "scorer"]

@@ -173,3 +173,24 @@ class TestEval:
         proc = _eval_cli("--model", str(micro), "--set", "max_new_token=3", "--out", str(tmp_path / "o"))
         assert proc.returncode == 1 and "max_new_tokens" in proc.stderr
         assert not (tmp_path / "o").exists()
+
+
+def test_lmms_eval_failure_is_read_from_its_files(
+    micro: Path, smoke_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """lmms-eval's CLI exits 0 when it failed: the engine checks for a complete samples log instead."""
+    from harness import lmms_engine
+    from harness.lmms_engine import LmmsEvalError, LmmsResponder
+
+    def exits_zero_writes_nothing(cmd, **_kw):
+        return subprocess.CompletedProcess(cmd, 0, stdout="", stderr="Traceback: task failed")
+
+    monkeypatch.setattr(lmms_engine.subprocess, "run", exits_zero_writes_nothing)
+    cfg = _cfg(smoke_dataset, benchmarks=["digits"], limit=4, engine="lmms-eval")
+    responder = LmmsResponder(str(micro), None, cfg, tmp_path / "lmms")
+    with pytest.raises(EvalFailures) as info:
+        Evaluation(Checkpoint(str(micro)), cfg, tmp_path / "out", responder=responder).run()
+    assert "lmms-eval wrote no samples log" in info.value.failures["digits"]
+    assert "task failed" in info.value.failures["digits"]
+    assert not (tmp_path / "out" / "digits" / "metrics.json").exists()
+    assert LmmsEvalError.__name__ in info.value.failures["digits"]
