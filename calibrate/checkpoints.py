@@ -38,9 +38,11 @@ def is_main_process() -> bool:
 def wait_for_everyone() -> None:
     """A barrier across the processes of a distributed job (no-op in a single process)."""
     if world_size() > 1:
+        import torch
         from accelerate import PartialState
 
-        PartialState().wait_for_everyone()
+        # cpu=True on CPU-only machines: else accelerate sees no distributed setup and skips the barrier
+        PartialState(cpu=not torch.cuda.is_available()).wait_for_everyone()
 
 
 def save_checkpoint(peft_model: Any, base: LoadedModel, out_dir: Path) -> Path:

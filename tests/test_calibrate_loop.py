@@ -14,6 +14,11 @@ from calibrate.config import load_run_config
 from calibrate.loop import Calibration, RunDirError
 
 ITERATIONS = ("iter_0", "iter_1", "iter_2", "iter_3")
+TWO_PROCESSES = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+"""Two CPU processes (gloo), as `torchrun`/`accelerate launch --multi_gpu` start them on GPUs.
+
+(`accelerate launch --cpu --num_processes 2` starts a single process: its `--cpu` path is
+the simple launcher.)"""
 
 
 def _cli(run_dir: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -191,8 +196,8 @@ def test_scorer_train_cli(smoke_run: Path, tmp_path: Path) -> None:
     assert (out / "adapter_model.safetensors").is_file()
 
 
-def test_dpo_stage_under_accelerate_with_two_processes(smoke_run: Path, tmp_path: Path) -> None:
-    """The preference stage runs unchanged under `accelerate launch` (2 CPU processes, gloo)."""
+def test_dpo_stage_with_two_processes(smoke_run: Path, tmp_path: Path) -> None:
+    """The preference stage runs unchanged under a 2-process launch (CPU, gloo): trl's DDP training."""
     import shutil
 
     run_dir = tmp_path / "ddp"
@@ -200,8 +205,7 @@ def test_dpo_stage_under_accelerate_with_two_processes(smoke_run: Path, tmp_path
     for stale in ("iter_2", "iter_3", "iter_1/adapter", "iter_1/model", "iter_1/preference.manifest.json"):
         target = run_dir / stale
         shutil.rmtree(target) if target.is_dir() else target.unlink()
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2"]
-    cmd += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "harness.cli"]
+    cmd = TWO_PROCESSES + ["-m", "harness.cli"]
     cmd += ["calibrate", "--preset", "smoke", "--run-dir", str(run_dir), "--stage", "preference"]
     proc = subprocess.run(
         cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"}
@@ -216,7 +220,7 @@ def test_dpo_stage_under_accelerate_with_two_processes(smoke_run: Path, tmp_path
 
 
 def test_candidates_and_judge_shard_across_two_processes(smoke_run: Path, tmp_path: Path) -> None:
-    """Candidate search and R-Scorer verdicts shard items across `accelerate launch` processes.
+    """Candidate search and R-Scorer verdicts shard items across the processes of a distributed launch.
 
     Batches are seeded per batch, so the merged candidates equal the single-process run's; the
     verdicts come from the same forward passes in other batch groupings (equal up to float noise).
@@ -227,8 +231,7 @@ def test_candidates_and_judge_shard_across_two_processes(smoke_run: Path, tmp_pa
     shutil.copytree(smoke_run, run_dir)
     for stale in ("iter_2", "iter_3", "iter_1"):
         shutil.rmtree(run_dir / stale)
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2"]
-    cmd += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "harness.cli"]
+    cmd = TWO_PROCESSES + ["-m", "harness.cli"]
     cmd += ["calibrate", "--preset", "smoke", "--run-dir", str(run_dir), "--stage", "judge"]
     proc = subprocess.run(
         cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"}
@@ -259,8 +262,7 @@ def test_candidates_and_judge_shard_across_two_processes(smoke_run: Path, tmp_pa
 
 def test_scorer_training_refuses_a_distributed_launch(smoke_run: Path, tmp_path: Path) -> None:
     """The R-Scorer is trained in one process (zoo models built by the smoke run are reused)."""
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2"]
-    cmd += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "harness.cli"]
+    cmd = TWO_PROCESSES + ["-m", "harness.cli"]
     cmd += ["calibrate", "--preset", "smoke", "--run-dir", str(tmp_path / "r"), "--stage", "scorer"]
     cmd += ["--set", "rft.max_steps=1"]
     proc = subprocess.run(
