@@ -1,6 +1,6 @@
 """Evaluation throughput and cache (``tox -e bench``), measured side by side in one run.
 
-- native vs stock: the same srcal-tiny-architecture checkpoint on the same exported built-in task
+- native vs stock: the same srcal-tiny checkpoint on the same exported built-in task
   (easyvqa, 200 test items, short-answer prompts, 16 new tokens, greedy), through
   ``srcal eval`` (native engine, batch 16) and through lmms-eval's stock ``llava_hf`` model
   (batch 1: it refuses larger batches). Both timed as whole CLI runs (start-up and model load
@@ -71,8 +71,11 @@ def test_native_engine_vs_lmms_eval_llava_hf(
         prompt_style="plain",
         max_new_tokens=NEW_TOKENS,
     )
-    stock_cmd = [sys.executable, "-m", "lmms_eval", "eval", "--model", "llava_hf"]
-    stock_cmd += ["--model_args", f"pretrained={model_dir},device=cpu,dtype=float32", "--batch_size", "1"]
+    # lmms-eval's stock class loads through AutoConfig: register srcal-tiny's vision tower first
+    # (the one import srcal's own loader does), then run lmms-eval's CLI unchanged.
+    run_cli = "import runpy, calibrate.zoo.vision_tower; runpy.run_module('lmms_eval', run_name='__main__', alter_sys=True)"
+    stock_cmd = [sys.executable, "-c", run_cli, "eval", "--model", "llava_hf"]
+    stock_cmd += ["--model_args", f"pretrained={model_dir},device=cpu,device_map=cpu,dtype=float32", "--batch_size", "1"]
     stock_cmd += [
         "--tasks",
         task,
