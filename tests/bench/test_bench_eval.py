@@ -75,7 +75,12 @@ def test_native_engine_vs_lmms_eval_llava_hf(
     # (the one import srcal's own loader does), then run lmms-eval's CLI unchanged.
     run_cli = "import runpy, calibrate.zoo.vision_tower; runpy.run_module('lmms_eval', run_name='__main__', alter_sys=True)"
     stock_cmd = [sys.executable, "-c", run_cli, "eval", "--model", "llava_hf"]
-    stock_cmd += ["--model_args", f"pretrained={model_dir},device=cpu,device_map=cpu,dtype=float32", "--batch_size", "1"]
+    stock_cmd += [
+        "--model_args",
+        f"pretrained={model_dir},device=cpu,device_map=cpu,dtype=float32",
+        "--batch_size",
+        "1",
+    ]
     stock_cmd += [
         "--tasks",
         task,
