@@ -227,11 +227,16 @@ def eval_command(
         _fail(str(exc))
         return
     except EvalFailures as exc:
-        for name, message in exc.failures.items():
-            click.echo(f"{name}: {message}", err=True)
-        _fail(f"{len(exc.failures)} benchmark(s) failed; the others are in {out}")
+        _fail_evaluations(exc.failures, f"benchmark(s) failed; the others are in {out}")
         return
     _print_results(results)
+
+
+def _fail_evaluations(failures: dict[str, str], what: str) -> None:
+    """Print each failed evaluation, then exit 1 saying how many failed."""
+    for name, message in failures.items():
+        click.echo(f"{name}: {message}", err=True)
+    _fail(f"{len(failures)} {what}")
 
 
 def _cell(metrics: dict, key: str) -> str:
@@ -305,9 +310,7 @@ def run_command(
         _fail(str(exc))
         return
     except EvalFailures as exc:
-        for name, message in exc.failures.items():
-            click.echo(f"{name}: {message}", err=True)
-        _fail(f"{len(exc.failures)} evaluation(s) failed; the rest is in {run_dir}")
+        _fail_evaluations(exc.failures, f"evaluation(s) failed; the rest is in {run_dir}")
         return
     for name, results in result["results"].items():
         click.echo(f"\n== {name}")
