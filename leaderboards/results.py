@@ -80,7 +80,7 @@ def _read_samples(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _previous(name: str, info: dict[str, Any], names: list[str]) -> str | None:
+def _previous(name: str, names: list[str]) -> str | None:
     if name == "base":
         return None
     if name.startswith("iter_"):
@@ -143,7 +143,7 @@ def load_run(run_dir: str | Path) -> RunResults:
             name,
             index["checkpoints"][name].get("method") or "",
             index["checkpoints"][name].get("iteration"),
-            _previous(name, index["checkpoints"][name], names),
+            _previous(name, names),
         )
         for name in names
     ]

@@ -21,6 +21,16 @@ TWO_PROCESSES = [sys.executable, "-m", "torch.distributed.run", "--standalone", 
 the simple launcher.)"""
 
 
+def _two_processes(args: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        TWO_PROCESSES + args,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+
+
 def _cli(run_dir: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
     cmd = [
         sys.executable,
@@ -205,11 +215,9 @@ def test_dpo_stage_with_two_processes(smoke_run: Path, tmp_path: Path) -> None:
     for stale in ("iter_2", "iter_3", "iter_1/adapter", "iter_1/model", "iter_1/preference.manifest.json"):
         target = run_dir / stale
         shutil.rmtree(target) if target.is_dir() else target.unlink()
-    cmd = TWO_PROCESSES + ["-m", "harness.cli"]
+    cmd = ["-m", "harness.cli"]
     cmd += ["calibrate", "--preset", "smoke", "--run-dir", str(run_dir), "--stage", "preference"]
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"}
-    )
+    proc = _two_processes(cmd)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     manifest = json.loads((run_dir / "iter_1" / "preference.manifest.json").read_text())
     assert manifest["summary"]["steps"] == 2 and manifest["outputs"]["adapter"]
@@ -231,11 +239,9 @@ def test_candidates_and_judge_shard_across_two_processes(smoke_run: Path, tmp_pa
     shutil.copytree(smoke_run, run_dir)
     for stale in ("iter_2", "iter_3", "iter_1"):
         shutil.rmtree(run_dir / stale)
-    cmd = TWO_PROCESSES + ["-m", "harness.cli"]
+    cmd = ["-m", "harness.cli"]
     cmd += ["calibrate", "--preset", "smoke", "--run-dir", str(run_dir), "--stage", "judge"]
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"}
-    )
+    proc = _two_processes(cmd)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     manifest = json.loads((run_dir / "iter_1" / "candidates.manifest.json").read_text())
     assert manifest["summary"]["processes"] == 2
@@ -262,11 +268,9 @@ def test_candidates_and_judge_shard_across_two_processes(smoke_run: Path, tmp_pa
 
 def test_scorer_training_refuses_a_distributed_launch(smoke_run: Path, tmp_path: Path) -> None:
     """The R-Scorer is trained in one process (zoo models built by the smoke run are reused)."""
-    cmd = TWO_PROCESSES + ["-m", "harness.cli"]
+    cmd = ["-m", "harness.cli"]
     cmd += ["calibrate", "--preset", "smoke", "--run-dir", str(tmp_path / "r"), "--stage", "scorer"]
     cmd += ["--set", "rft.max_steps=1"]
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"}
-    )
+    proc = _two_processes(cmd)
     assert proc.returncode != 0
     assert "train the R-Scorer in one process first" in proc.stderr
