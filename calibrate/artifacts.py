@@ -46,6 +46,28 @@ def path_hash(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def reset_cuda_peak() -> None:
+    """Start a new peak-memory window on every visible CUDA device (no-op without CUDA)."""
+    import torch
+
+    if torch.cuda.is_available():
+        for device in range(torch.cuda.device_count()):
+            torch.cuda.reset_peak_memory_stats(device)
+
+
+def cuda_peak_gib() -> float | None:
+    """Peak CUDA memory torch's allocator reserved in this process since the last reset, in GiB (None: no CUDA).
+
+    Reserved, not allocated: it is what counts against the card's memory (cache included).
+    """
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    peak = max(torch.cuda.max_memory_reserved(d) for d in range(torch.cuda.device_count()))
+    return round(peak / 2**30, 2)
+
+
 def versions() -> dict[str, str | None]:
     import importlib.metadata as md
 

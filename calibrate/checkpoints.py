@@ -103,9 +103,18 @@ def trainer_kwargs(
     gradient_accumulation_steps: int,
     epochs: float,
     max_steps: int,
+    gradient_checkpointing: bool = False,
 ) -> dict[str, Any]:
     """Arguments shared by srcal's trl trainers (SFT and DPO): seeded, no checkpoints, CPU-aware."""
+    import dataclasses
+
     import torch
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    checkpointing = (
+        "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    )
 
     return {
         "output_dir": out,
@@ -122,7 +131,10 @@ def trainer_kwargs(
         "save_strategy": "no",
         "report_to": [],
         "max_length": None,
-        "gradient_checkpointing": False,
+        # transformers >= 5.x renamed gradient_checkpointing to activation_checkpointing;
+        # non-reentrant: works with frozen inputs (LoRA) and replays dropout masks exactly
+        checkpointing: gradient_checkpointing,
+        f"{checkpointing}_kwargs": {"use_reentrant": False} if gradient_checkpointing else None,
         "dataloader_num_workers": 0,
         "use_cpu": not torch.cuda.is_available(),
         "bf16": torch.cuda.is_available() and torch.cuda.is_bf16_supported(),

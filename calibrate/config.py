@@ -52,6 +52,10 @@ class RFTConfig:
     max_steps: int = _help("Optimizer steps; > 0 overrides epochs.", default=-1)
     batch_size: int = _help("Per-device batch size.", default=8)
     gradient_accumulation_steps: int = _help("Gradient accumulation.", default=1)
+    gradient_checkpointing: bool = _help(
+        "Recompute activations in the backward pass: less memory, slower, same result [paper presets: on].",
+        default=False,
+    )
     max_items: int | None = _help("Use the first N items of the rft pool (None: all).", default=None)
     teacher_rationales: str | None = _help(
         "JSONL of teacher rationales {id, rationale} replacing the pool's gold rationales [paper: written by a "
@@ -158,6 +162,10 @@ class PreferenceConfig:
     max_steps: int = _help("Optimizer steps; > 0 overrides epochs.", default=-1)
     batch_size: int = _help("Pairs per device batch.", default=4)
     gradient_accumulation_steps: int = _help("Gradient accumulation.", default=1)
+    gradient_checkpointing: bool = _help(
+        "Recompute activations in the backward pass: less memory, slower, same result [paper presets: on].",
+        default=False,
+    )
 
 
 @dataclass
@@ -187,6 +195,17 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+RESULT_NEUTRAL_FIELDS = ("gradient_checkpointing",)
+"""Stage fields that change speed or memory but not the result: left out of stage hashes."""
+
+
+def result_fields(part: Any) -> Any:
+    """A stage's config without :data:`RESULT_NEUTRAL_FIELDS` (what its hash covers)."""
+    if isinstance(part, dict):
+        return {k: v for k, v in part.items() if k not in RESULT_NEUTRAL_FIELDS}
+    return part
 
 
 RUN_ONLY_SECTIONS = ("eval", "baselines")

@@ -35,9 +35,17 @@ from benchmarks.build import DataConfig, build_dataset, load_data_config
 from benchmarks.configuration import ConfigError
 from benchmarks.fileio import atomic_write_json, atomic_write_text, srcal_home
 from benchmarks.records import BenchmarkItem, read_items
-from calibrate.artifacts import ItemLog, config_hash, is_complete, read_manifest, write_manifest
+from calibrate.artifacts import (
+    ItemLog,
+    config_hash,
+    cuda_peak_gib,
+    is_complete,
+    read_manifest,
+    reset_cuda_peak,
+    write_manifest,
+)
 from calibrate.checkpoints import is_main_process, rank, wait_for_everyone, world_size
-from calibrate.config import RunConfig
+from calibrate.config import RunConfig, result_fields
 
 STAGES = ("data", "rft", "scorer", "candidates", "judge", "curate", "preference")
 Progress = Callable[[str], None]
@@ -116,7 +124,8 @@ class Calibration:
         directory.mkdir(parents=True, exist_ok=True)
         # data and RFT do not depend on the method: baselines reuse the SRC run's iter_0
         method = None if name in ("data", "rft") else self.cfg.method
-        digest = config_hash({"stage": name, "config": cfg_part, "seed": self.cfg.seed, "method": method})
+        hashed = result_fields(cfg_part)
+        digest = config_hash({"stage": name, "config": hashed, "seed": self.cfg.seed, "method": method})
         label = f"{directory.name}/{name}"
         distributed = world_size() > 1
         if distributed:
@@ -133,7 +142,11 @@ class Calibration:
         if mode == "main" and not is_main_process():
             outputs, summary = [], {}
         else:
+            reset_cuda_peak()
             outputs, summary = fn()
+            peak = cuda_peak_gib()
+            if peak is not None:
+                summary = {**summary, "peak_cuda_gib": peak}
         manifest: dict[str, Any] = {"outputs": {}, "summary": summary}
         if is_main_process():
             manifest = write_manifest(

@@ -64,6 +64,7 @@ def train_preference(
                 cfg.gradient_accumulation_steps,
                 cfg.epochs,
                 cfg.max_steps,
+                cfg.gradient_checkpointing,
             ),
             beta=cfg.beta,
             loss_type=["sigmoid", "sft"],

@@ -111,6 +111,7 @@ def train_rft(
                 cfg.gradient_accumulation_steps,
                 cfg.epochs,
                 cfg.max_steps,
+                cfg.gradient_checkpointing,
             )
         )
         trainer = SFTTrainer(

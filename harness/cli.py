@@ -332,7 +332,17 @@ def run_command(
 @click.option("--with-reference", is_flag=True, help="Add published reference rows (source: paper).")
 @click.option("--out", type=click.Path(file_okay=False), help="Output directory (default: the first run).")
 @click.option("--bootstrap", default=1000, show_default=True, help="Bootstrap resamples for CIs and deltas.")
-def leaderboard(run_dirs: tuple, formats: str, with_reference: bool, out: str | None, bootstrap: int) -> None:
+@click.option(
+    "--compare",
+    "compare",
+    multiple=True,
+    metavar="A:B",
+    help="Paired comparison of checkpoint A vs B, pooled (repeatable; default: the last iteration vs "
+    "iter_0 and vs each baseline).",
+)
+def leaderboard(
+    run_dirs: tuple, formats: str, with_reference: bool, out: str | None, bootstrap: int, compare: tuple
+) -> None:
     """Tables (md/csv/tex/html) and plots comparing the checkpoints of evaluated runs."""
     from leaderboards.build import FORMATS, build_leaderboard
     from leaderboards.results import RunDirError
@@ -342,8 +352,14 @@ def leaderboard(run_dirs: tuple, formats: str, with_reference: bool, out: str | 
     if unknown:
         _fail(f"unknown format {unknown[0]!r}; expected {', '.join(FORMATS)} or all")
         return
+    pairs = [tuple(c.split(":", 1)) for c in compare]
+    if any(len(p) != 2 or not all(p) for p in pairs):
+        _fail(f"--compare takes CHECKPOINT:CHECKPOINT (e.g. iter_3:iter_0), got {', '.join(compare)}")
+        return
     try:
-        result = build_leaderboard(list(run_dirs), out, chosen, with_reference, bootstrap)
+        result = build_leaderboard(
+            list(run_dirs), out, chosen, with_reference, bootstrap, comparisons=pairs or None
+        )
     except (RunDirError, ValueError) as exc:
         _fail(str(exc))
         return

@@ -283,8 +283,11 @@ class Evaluation:
     # ------------------------------------------------------------------ one benchmark
 
     def benchmark(self, name: str) -> dict[str, Any]:
+        from calibrate.artifacts import reset_cuda_peak
+
         spec = BENCHMARKS.get(name)
         started = time.time()
+        reset_cuda_peak()
         docs, base = load_docs(spec, self.cfg)
         if not docs:
             raise EvalError(f"{name}: no documents")
@@ -441,7 +444,7 @@ class Evaluation:
         started: float,
         generated: int,
     ) -> dict[str, Any]:
-        from calibrate.artifacts import versions
+        from calibrate.artifacts import cuda_peak_gib, versions
         from harness.consistency import consistency_metrics
 
         metrics = consistency_metrics(rows, self.cfg.bootstrap_samples, self.cfg.seed)
@@ -461,6 +464,7 @@ class Evaluation:
                 "samples_sha256": sha256_file(self.out / spec.name / "samples.jsonl"),
                 "generated_now": generated,
                 "seconds": round(time.time() - started, 2),
+                "peak_cuda_gib": cuda_peak_gib(),
                 "versions": versions(),
                 "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             },

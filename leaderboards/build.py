@@ -37,12 +37,17 @@ def build_leaderboard(
     with_reference: bool = False,
     bootstrap: int = 1000,
     seed: int = 0,
+    comparisons: list[tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """Write the leaderboard of ``run_dirs``; returns the paths written and the markdown text."""
+    """Write the leaderboard of ``run_dirs``; returns the paths written and the markdown text.
+
+    ``comparisons``: (checkpoint, checkpoint) pairs for the paired-comparison table (default:
+    each run's last iteration vs sft-only and vs each baseline).
+    """
     from leaderboards.html import to_html
     from leaderboards.plots import all_plots
     from leaderboards.results import load_reference, load_run
-    from leaderboards.tables import leaderboard_frame, to_csv, to_latex, to_markdown
+    from leaderboards.tables import comparison_frame, leaderboard_frame, to_csv, to_latex, to_markdown
 
     runs = [load_run(d) for d in run_dirs]
     names = [r.run for r in runs]
@@ -50,6 +55,7 @@ def build_leaderboard(
         raise ValueError(f"two runs share a name ({', '.join(names)}): give runs with distinct names")
     out = Path(out) if out else Path(run_dirs[0])
     frame = leaderboard_frame(runs, bootstrap, seed)
+    paired = comparison_frame(runs, comparisons, bootstrap, seed)
     reference = load_reference() if with_reference else None
     provenance = (
         f"srcal commit {_commit()}, {time.strftime('%Y-%m-%d %H:%M %Z')}; runs: "
@@ -58,19 +64,25 @@ def build_leaderboard(
     )
     written: dict[str, str] = {}
     plots = all_plots(runs, frame, out / "plots") if ("html" in formats or "md" in formats) else []
-    markdown = f"# Leaderboard\n\n_{provenance}_\n\n" + to_markdown(runs, frame, reference)
+    markdown = f"# Leaderboard\n\n_{provenance}_\n\n" + to_markdown(runs, frame, reference, paired)
     if plots:
         markdown += (
             "\n" + "\n".join(f"![{p.stem}](plots/{p.name})" for p in plots if p.suffix == ".png") + "\n"
         )
     renderers = {
         "md": lambda: markdown,
-        "csv": lambda: to_csv(frame, reference),
+        "csv": lambda: to_csv(frame, reference, paired),
         "tex": lambda: to_latex(runs, frame),
-        "html": lambda: to_html(runs, frame, plots, reference, provenance),
+        "html": lambda: to_html(runs, frame, plots, reference, provenance, paired),
     }
     for fmt in formats:
         path = out / f"leaderboard.{fmt}"
         atomic_write_text(path, renderers[fmt]())
         written[fmt] = str(path)
-    return {"written": written, "plots": [str(p) for p in plots], "markdown": markdown, "frame": frame}
+    return {
+        "written": written,
+        "plots": [str(p) for p in plots],
+        "markdown": markdown,
+        "frame": frame,
+        "comparisons": paired,
+    }

@@ -12,7 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from leaderboards.results import RunResults
-from leaderboards.tables import cell_text, delta_text, fmt, groups_of, has_value, trajectory_frame, wide
+from leaderboards.tables import (
+    cell_text,
+    comparison_rows,
+    delta_text,
+    fmt,
+    groups_of,
+    has_value,
+    reference_columns,
+    trajectory_frame,
+    wide,
+)
 
 SORT_JS = """
 document.querySelectorAll('table.sortable th').forEach(function (th, col) {
@@ -95,6 +105,7 @@ def to_html(
     plots: list[Path],
     reference: list[dict[str, Any]] | None = None,
     provenance: str = "",
+    comparisons: Any = None,
 ) -> str:
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>srcal leaderboard</title>",
@@ -110,13 +121,25 @@ def to_html(
         if not traj.empty:
             parts.append("<h3>Per-iteration trajectory</h3>" + _frame_table(traj))
         parts += [_img(p) for p in plots if p.suffix == ".png" and p.stem.startswith(f"{results.run}_")]
+    if comparisons is not None and not comparisons.empty:
+        import pandas as pd
+
+        header, rows = comparison_rows(comparisons)
+        parts.append(
+            "<h2>Paired comparisons</h2><p>Pooled over each run's benchmarks, same items: delta [95% CI], "
+            "paired-bootstrap p (* = CI excludes 0).</p>" + _frame_table(pd.DataFrame(rows, columns=header))
+        )
     if reference:
         import pandas as pd
 
-        benches = list(dict.fromkeys(b for r in reference for b in r["values"]))
+        columns = reference_columns(reference)
         ref = pd.DataFrame.from_records(
             [
-                {"model": r["model"], **{b: r["values"].get(b) for b in benches}, "source": r["table"]}
+                {
+                    "model": r["model"],
+                    **{h: r["values"].get(b) for b, h in columns.items()},
+                    "source": r["table"],
+                }
                 for r in reference
             ]
         )

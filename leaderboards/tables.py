@@ -162,6 +162,95 @@ def leaderboard_frame(runs: list[RunResults], bootstrap: int = 1000, seed: int =
     return frame
 
 
+COMPARED = ("accuracy", "consistency_rate", "claim_accuracy", "lucky_answer_rate", "faithful_error_rate")
+"""Pooled metrics of the paired-comparison table."""
+
+
+def default_comparisons(results: RunResults) -> list[tuple[str, str]]:
+    """The last calibration iteration against sft-only (iter_0) and each baseline's last checkpoint."""
+    iters = [c for c in results.checkpoints if c.name.startswith("iter_") and c.name != "iter_0"]
+    if not iters:
+        return []
+    final = max(iters, key=lambda c: c.iteration or 0).name
+    names = [c.name for c in results.checkpoints]
+    others = (["iter_0"] if "iter_0" in names else []) + [
+        n for n in names if n != "base" and not n.startswith("iter_")
+    ]
+    return [(final, other) for other in others]
+
+
+def comparison_frame(
+    runs: list[RunResults],
+    comparisons: list[tuple[str, str]] | None = None,
+    bootstrap: int = 1000,
+    seed: int = 0,
+) -> Any:
+    """Paired comparisons ``a`` vs ``b`` pooled over each run's benchmarks (same items): delta, 95% CI, p.
+
+    ``comparisons`` (checkpoint names) apply to every run that holds both checkpoints; by
+    default each run compares its last iteration with sft-only and with each baseline.
+    """
+    import difflib
+
+    import pandas as pd
+
+    if comparisons:
+        known = sorted({c.name for r in runs for c in r.checkpoints})
+        for name in {n for pair in comparisons for n in pair}:
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ValueError(f"--compare: no checkpoint {name!r} in the runs ({', '.join(known)}){hint}")
+    names = {m: n for _, n, m in POOLED_COLUMNS}
+    records = []
+    for results in runs:
+        labels = {c.name: c.label for c in results.checkpoints}
+        for a, b in comparisons or default_comparisons(results):
+            if a not in labels or b not in labels:
+                continue
+            mine, theirs = results.rows(a), results.rows(b)
+            items = len({r["id"] for r in mine} & {r["id"] for r in theirs})
+            for metric in COMPARED:
+                d, lo, hi, p = paired_delta(mine, theirs, metric, bootstrap, seed)
+                records.append(
+                    {
+                        "run": results.run,
+                        "checkpoint": a,
+                        "vs": b,
+                        "comparison": f"{labels[a]} vs {labels[b]}",
+                        "column": names[metric],
+                        "metric": metric,
+                        "delta": d,
+                        "ci_low": lo,
+                        "ci_high": hi,
+                        "p": p,
+                        "significant": bool(lo is not None and (lo > 0 or hi < 0)),
+                        "items": items,
+                    }
+                )
+    return pd.DataFrame.from_records(records)
+
+
+def comparison_text(row: Any) -> str:
+    """``+0.014 [-0.020, +0.049] p=0.45`` (``*`` when the CI excludes 0)."""
+    if row["delta"] is None or row["delta"] != row["delta"]:
+        return "–"
+    if row["ci_low"] is None or row["ci_low"] != row["ci_low"]:
+        return f"{row['delta']:+.3f}"
+    star = "*" if row["significant"] else ""
+    return f"{row['delta']:+.3f}{star} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}] p={row['p']:.2f}"
+
+
+def comparison_rows(comparisons: Any) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of the paired-comparison table: one row per (run, a vs b), a column per metric."""
+    cols = list(dict.fromkeys(comparisons["column"]))
+    rows = []
+    for (run, label), part in comparisons.groupby(["run", "comparison"], sort=False):
+        by_col = {r["column"]: comparison_text(r) for _, r in part.iterrows()}
+        rows.append([run, label, *(by_col.get(c, "") for c in cols), str(part["items"].iloc[0])])
+    return ["run", "comparison", *cols, "items"], rows
+
+
 def _num(value: Any) -> float | None:
     import math
 
@@ -246,7 +335,12 @@ def groups_of(frame: Any, run: str) -> list[tuple[str, list[str]]]:
     return out
 
 
-def to_markdown(runs: list[RunResults], frame: Any, reference: list[dict[str, Any]] | None = None) -> str:
+def to_markdown(
+    runs: list[RunResults],
+    frame: Any,
+    reference: list[dict[str, Any]] | None = None,
+    comparisons: Any = None,
+) -> str:
     lines: list[str] = []
     for results in runs:
         labels, cols, cells = wide(frame, results.run)
@@ -279,6 +373,16 @@ def to_markdown(runs: list[RunResults], frame: Any, reference: list[dict[str, An
             lines += ["", f"Per-iteration trajectory ({results.run}):", ""]
             lines += md_table(list(traj.columns), [[_plain(v) for v in r.values] for _, r in traj.iterrows()])
         lines.append("")
+    if comparisons is not None and not comparisons.empty:
+        lines += [
+            "## Paired comparisons",
+            "",
+            "Pooled over each run's benchmarks, on the items both checkpoints answered: delta [95% CI] and "
+            "two-sided p of a paired bootstrap (* = CI excludes 0).",
+            "",
+        ]
+        lines += md_table(*comparison_rows(comparisons))
+        lines.append("")
     if reference:
         lines += reference_markdown(reference)
     return "\n".join(lines)
@@ -290,10 +394,25 @@ def _plain(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def reference_metric(row: dict[str, Any], bench: str) -> str:
+    """What a published row's value on ``bench`` measures (``metrics`` overrides ``metric``)."""
+    return (row.get("metrics") or {}).get(bench, row.get("metric", "accuracy"))
+
+
+def reference_columns(reference: list[dict[str, Any]]) -> dict[str, str]:
+    """Benchmark -> column header of the reference table: ``pope (f1)`` when not accuracy."""
+    columns = {}
+    for bench in dict.fromkeys(b for r in reference for b in r["values"]):
+        metrics = sorted({reference_metric(r, bench) for r in reference if bench in r["values"]})
+        columns[bench] = bench if metrics == ["accuracy"] else f"{bench} ({' / '.join(metrics)})"
+    return columns
+
+
 def reference_markdown(reference: list[dict[str, Any]]) -> list[str]:
-    benches = list(dict.fromkeys(b for r in reference for b in r["values"]))
+    columns = reference_columns(reference)
+    benches = list(columns)
     lines = ["## Published reference rows (source: paper; not comparable with reproduced rows)", ""]
-    lines.append("| model | " + " | ".join(benches) + " | source |")
+    lines.append("| model | " + " | ".join(columns.values()) + " | source |")
     lines.append("|---|" + "---|" * (len(benches) + 1))
     for r in reference:
         values = " | ".join(fmt(r["values"].get(b)) for b in benches)
@@ -301,10 +420,15 @@ def reference_markdown(reference: list[dict[str, Any]]) -> list[str]:
     return lines + [""]
 
 
-def to_csv(frame: Any, reference: list[dict[str, Any]] | None = None) -> str:
+def to_csv(frame: Any, reference: list[dict[str, Any]] | None = None, comparisons: Any = None) -> str:
+    """Every cell in long form; paired comparisons (``source`` paired) and published rows (paper) appended."""
     import pandas as pd
 
     out = frame.copy()
+    if comparisons is not None and not comparisons.empty:
+        paired = comparisons.rename(columns={"delta": "value", "comparison": "label", "items": "n"})
+        paired = paired.assign(benchmark=POOLED, source="paired")
+        out = pd.concat([out, paired], ignore_index=True)
     if reference:
         extra = [
             {
@@ -314,7 +438,7 @@ def to_csv(frame: Any, reference: list[dict[str, Any]] | None = None) -> str:
                 "method": r.get("method", "published"),
                 "column": bench,
                 "benchmark": bench,
-                "metric": r.get("metric", "accuracy"),
+                "metric": reference_metric(r, bench),
                 "value": value,
                 "source": "paper",
                 "citation": r["citation"],

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from calibrate.config import load_run_config
 from calibrate.loop import Calibration, RunDirError
@@ -274,3 +275,26 @@ def test_scorer_training_refuses_a_distributed_launch(smoke_run: Path, tmp_path:
     proc = _two_processes(cmd)
     assert proc.returncode != 0
     assert "train the R-Scorer in one process first" in proc.stderr
+
+
+def test_gradient_checkpointing_saves_memory_not_results(tmp_path: Path) -> None:
+    """RFT and DPO with gradient checkpointing give the same adapters (LoRA dropout on) and stage hashes."""
+    from safetensors.torch import load_file
+
+    runs = {}
+    for on in ("false", "true"):
+        overrides = ["method=outcome-dpo", "iterations=1"]
+        overrides += [f"rft.gradient_checkpointing={on}", f"preference.gradient_checkpointing={on}"]
+        cfg, data = load_run_config("smoke", None, overrides)
+        assert cfg.rft.gradient_checkpointing is (on == "true") and cfg.rft.lora_dropout > 0
+        Calibration(cfg, tmp_path / on, data).run()
+        runs[on] = tmp_path / on
+    for directory, stage in (("iter_0", "rft"), ("iter_1", "preference")):
+        manifests = [json.loads((runs[on] / directory / f"{stage}.manifest.json").read_text()) for on in runs]
+        assert manifests[0]["config_hash"] == manifests[1]["config_hash"]
+        off, on = (load_file(runs[k] / directory / "adapter" / "adapter_model.safetensors") for k in runs)
+        assert off.keys() == on.keys() and any(t.abs().sum() > 0 for k, t in off.items() if "lora_B" in k)
+        for key in off:
+            torch.testing.assert_close(
+                on[key], off[key], rtol=1e-5, atol=1e-6, msg=f"{directory}/{stage}: {key}"
+            )

@@ -146,11 +146,19 @@ def test_leaderboard_from_the_smoke_run(
     assert cell["delta_base"] == pytest.approx(cell["value"] - base["value"])
     # Reference rows are marked as published and carry no deltas.
     reference = frame[frame.source == "paper"]
-    assert set(reference["checkpoint"]) == {"LLaVA-1.5-7B", "LLaVA-1.6-Vicuna-7B"}
+    assert set(reference["checkpoint"]) == {
+        "LLaVA-1.5-7B",
+        "LLaVA-1.6-Vicuna-7B",
+        "LLaVA-1.5-7B (HA-DPO's evaluation)",
+        "LLaVA-1.5-7B + HA-DPO",
+    }
     assert reference["delta_base"].isna().all()
-    assert reference[(reference.checkpoint == "LLaVA-1.5-7B") & (reference.benchmark == "pope")][
-        "value"
-    ].item() == pytest.approx(0.859)
+    pope = reference[(reference.checkpoint == "LLaVA-1.5-7B") & (reference.benchmark == "pope")]
+    assert pope["value"].item() == pytest.approx(0.859)
+    assert pope["metric"].item() == "f1"
+    hadpo = reference[(reference.checkpoint == "LLaVA-1.5-7B + HA-DPO")]
+    assert hadpo["value"].item() == pytest.approx((0.9025 + 0.8781 + 0.8254) / 3, abs=1e-4)
+    assert "| pope (f1) |" in (out / "leaderboard.md").read_text()
 
     tex = (out / "leaderboard.tex").read_text()
     for rule in (r"\toprule", r"\midrule", r"\bottomrule", r"\cmidrule"):
@@ -165,3 +173,16 @@ def test_leaderboard_from_the_smoke_run(
     assert "<script src" not in page and "http://" not in page
     md = (out / "leaderboard.md").read_text()
     assert "| SRC iter 3 |" in md and "source: paper" in md
+    # Paired comparisons: the last iteration vs sft-only and each baseline, pooled.
+    paired = frame[frame.source == "paired"]
+    assert set(paired["vs"]) == {"iter_0", "outcome-dpo", "csr-style"} and set(paired["checkpoint"]) == {
+        "iter_3"
+    }
+    assert "## Paired comparisons" in md and "| smoke | SRC iter 3 vs sft-only (iter_0) |" in md
+    bad = subprocess.run(
+        cmd[:5] + ["--compare", "iter_9:iter_0", "--out", str(tmp_path / "bad")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert bad.returncode == 1 and "no checkpoint 'iter_9'" in bad.stderr and not (tmp_path / "bad").exists()

@@ -1,0 +1,90 @@
+"""Paired comparisons and published-row columns of the leaderboard, on hand-made runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from leaderboards.results import Checkpoint, RunResults
+from leaderboards.tables import (
+    comparison_frame,
+    comparison_rows,
+    default_comparisons,
+    reference_columns,
+    to_csv,
+)
+
+
+def _rows(correct: list[bool], consistent: list[bool | None]) -> list[dict]:
+    return [
+        {"id": f"q{i}", "correct": c, "consistent": k, "parse_status": "ok", "rationale": "r"}
+        for i, (c, k) in enumerate(zip(correct, consistent, strict=True))
+    ]
+
+
+def _run() -> RunResults:
+    n = 40
+    ckpts = [
+        Checkpoint("demo", "base", "base", None, None),
+        Checkpoint("demo", "iter_0", "sft-only", 0, "base"),
+        Checkpoint("demo", "iter_1", "src", 1, "iter_0"),
+        Checkpoint("demo", "iter_2", "src", 2, "iter_1"),
+        Checkpoint("demo", "outcome-dpo", "outcome-dpo", 2, "iter_0"),
+    ]
+    samples = {
+        ("base", "suite"): _rows([i < 10 for i in range(n)], [None] * n),
+        ("iter_0", "suite"): _rows([i < 10 for i in range(n)], [i % 2 == 0 for i in range(n)]),
+        ("iter_1", "suite"): _rows([i < 12 for i in range(n)], [i % 2 == 0 for i in range(n)]),
+        # iter_2 is right on 30 of 40 where iter_0 is right on 10: a clear, paired gain
+        ("iter_2", "suite"): _rows([i < 30 for i in range(n)], [i % 4 != 3 for i in range(n)]),
+        ("outcome-dpo", "suite"): _rows([i < 11 for i in range(n)], [True] * n),
+    }
+    return RunResults("demo", Path("."), ckpts, pd.DataFrame(), ["suite"], {"suite": "perception"}, samples)
+
+
+def test_default_comparisons_take_the_last_iteration_against_sft_only_and_baselines() -> None:
+    assert default_comparisons(_run()) == [("iter_2", "iter_0"), ("iter_2", "outcome-dpo")]
+
+
+def test_paired_comparison_values_and_significance() -> None:
+    frame = comparison_frame([_run()], bootstrap=500, seed=0)
+    acc = frame[(frame.checkpoint == "iter_2") & (frame.vs == "iter_0") & (frame.metric == "accuracy")].iloc[
+        0
+    ]
+    assert acc["delta"] == pytest.approx(30 / 40 - 10 / 40)
+    assert acc["ci_low"] > 0 and acc["significant"] and acc["p"] < 0.01 and acc["items"] == 40
+    cons = frame[(frame.vs == "iter_0") & (frame.metric == "consistency_rate")].iloc[0]
+    assert cons["delta"] == pytest.approx(30 / 40 - 20 / 40)
+    # Reversing the pair flips the sign; a chosen pair replaces the defaults.
+    back = comparison_frame([_run()], [("iter_0", "iter_2")], bootstrap=500, seed=0)
+    assert set(back["comparison"]) == {"sft-only (iter_0) vs SRC iter 2"}
+    assert back[back.metric == "accuracy"]["delta"].item() == pytest.approx(-acc["delta"])
+    header, rows = comparison_rows(frame)
+    assert header[:2] == ["run", "comparison"] and header[-1] == "items" and len(rows) == 2
+    assert rows[0][2].startswith("+0.500* [")
+
+
+def test_unknown_checkpoint_in_a_comparison_suggests_the_closest() -> None:
+    with pytest.raises(ValueError, match="did you mean 'iter_2'"):
+        comparison_frame([_run()], [("iter_22", "iter_0")])
+
+
+def test_comparisons_in_the_csv_are_marked_paired() -> None:
+    paired = comparison_frame([_run()], bootstrap=200, seed=0)
+    frame = pd.DataFrame([{"run": "demo", "checkpoint": "base", "value": 0.25, "source": "reproduced"}])
+    import io
+
+    out = pd.read_csv(io.StringIO(to_csv(frame, None, paired)))
+    rows = out[out.source == "paired"]
+    assert len(rows) == len(paired) and set(rows["benchmark"]) == {"*"}
+    assert rows["value"].tolist() == pytest.approx(paired["delta"].tolist(), nan_ok=True)
+
+
+def test_reference_columns_name_a_metric_other_than_accuracy() -> None:
+    rows = [
+        {"values": {"pope": 0.86, "mmbench": 0.6}, "metric": "accuracy", "metrics": {"pope": "f1"}},
+        {"values": {"pope": 0.87}, "metric": "f1"},
+    ]
+    assert reference_columns(rows) == {"pope": "pope (f1)", "mmbench": "mmbench"}
