@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -133,6 +134,29 @@ def write_manifest(
     }
     atomic_write_json(manifest_path(directory, stage), manifest)
     return manifest
+
+
+def reuse_stage(donor: Path, directory: Path, stage: str) -> None:
+    """Copy a complete stage's outputs from ``donor`` into ``directory`` atomically, manifest last.
+
+    Copies, not hard links: per-item logs are appended to in place when a stage resumes.
+    """
+    manifest = read_manifest(donor, stage)
+    if manifest is None:
+        raise FileNotFoundError(f"{manifest_path(donor, stage)}: no manifest to reuse")
+    directory.mkdir(parents=True, exist_ok=True)
+    for rel in manifest.get("outputs", {}):
+        src, dst = donor / rel, directory / rel
+        partial = dst.with_name(f".{dst.name}.partial-{os.getpid()}")
+        shutil.rmtree(partial, ignore_errors=True)
+        if src.is_dir():
+            shutil.copytree(src, partial)
+        else:
+            shutil.copy2(src, partial)
+        if dst.is_dir():
+            shutil.rmtree(dst)
+        os.replace(partial, dst)
+    atomic_write_json(manifest_path(directory, stage), {**manifest, "reused_from": str(donor)})
 
 
 CRASH_ENV = "SRCAL_CRASH_AFTER"

@@ -42,12 +42,15 @@ from calibrate.artifacts import (
     is_complete,
     read_manifest,
     reset_cuda_peak,
+    reuse_stage,
     write_manifest,
 )
 from calibrate.checkpoints import is_main_process, rank, wait_for_everyone, world_size
 from calibrate.config import RunConfig, result_fields
 
 STAGES = ("data", "rft", "scorer", "candidates", "judge", "curate", "preference")
+METHOD_FREE_STAGES = ("data", "rft", "candidates")
+"""Stages whose result does not depend on the method: a baseline's equal stage is the SRC run's."""
 Progress = Callable[[str], None]
 
 
@@ -71,9 +74,16 @@ class Calibration:
         data_cfg: DataConfig | None = None,
         progress: Progress | None = None,
         on_checkpoint: Callable[[str, Path], None] | None = None,
+        reuse_from: str | Path | None = None,
     ) -> None:
-        """``on_checkpoint(name, model_dir)`` is called as each checkpoint lands (``iter_0``, ``iter_1``, ...)."""
+        """``on_checkpoint(name, model_dir)`` is called as each checkpoint lands (``iter_0``, ``iter_1``, ...).
+
+        ``reuse_from``: another run directory (a baseline's SRC run) whose completed method-free
+        stages are hard-linked instead of recomputed when their config hash and inputs are equal
+        (a baseline's iteration-1 candidates come from the same iter_0 policy, seed and items).
+        """
         self.cfg = cfg
+        self.reuse_from = Path(reuse_from) if reuse_from is not None else None
         self.on_checkpoint = on_checkpoint or (lambda _n, _d: None)
         self.run_dir = Path(run_dir)
         self.data_cfg = data_cfg or load_data_config(cfg.data_preset)
@@ -122,8 +132,8 @@ class Calibration:
         manifest and the others read it back, so every rank continues with the same record.
         """
         directory.mkdir(parents=True, exist_ok=True)
-        # data and RFT do not depend on the method: baselines reuse the SRC run's iter_0
-        method = None if name in ("data", "rft") else self.cfg.method
+        # data, RFT and candidate search do not depend on the method (baselines reuse them)
+        method = None if name in METHOD_FREE_STAGES else self.cfg.method
         hashed = result_fields(cfg_part)
         digest = config_hash({"stage": name, "config": hashed, "seed": self.cfg.seed, "method": method})
         label = f"{directory.name}/{name}"
@@ -137,6 +147,14 @@ class Calibration:
             manifest = read_manifest(directory, name) or {}
             self.say(f"{label}: up to date, skipped")
             return manifest
+        donor = self._donor(directory, name, digest, inputs)
+        if donor is not None:
+            if is_main_process():
+                reuse_stage(donor, directory, name)
+            if distributed:
+                wait_for_everyone()
+            self.say(f"{label}: same config and inputs as {donor}, linked")
+            return read_manifest(directory, name) or {}
         self.say(f"{label}: running")
         started = time.time()
         if mode == "main" and not is_main_process():
@@ -167,6 +185,16 @@ class Calibration:
             if not is_main_process():
                 manifest = read_manifest(directory, name) or manifest
         return manifest
+
+    def _donor(self, directory: Path, name: str, digest: str, inputs: dict[str, str]) -> Path | None:
+        """The ``reuse_from`` directory holding this stage complete with the same hash and inputs, if any."""
+        if self.reuse_from is None or name not in METHOD_FREE_STAGES:
+            return None
+        try:
+            donor = self.reuse_from / directory.relative_to(self.run_dir)
+        except ValueError:
+            return None
+        return donor if is_complete(donor, name, digest, inputs) else None
 
     @staticmethod
     def _merge_shards(directory: Path, stem: str, ids: list[str]) -> list[dict[str, Any]]:

@@ -123,7 +123,10 @@ class Run:
                 self._evaluate(method, str(model_dir), method, cfg.iterations)
 
         self.say(f"baseline {method}: {directory}")
-        Calibration(cfg, directory, self.data_cfg, self.say, on_checkpoint=landed).run()
+        # candidate search of iteration 1 (same iter_0 policy, items, seed) is copied from this run
+        Calibration(
+            cfg, directory, self.data_cfg, self.say, on_checkpoint=landed, reuse_from=self.run_dir
+        ).run()
 
     def _evaluate(self, name: str, model: str, method: str, iteration: int | None) -> None:
         self.say(f"evaluating {name}")

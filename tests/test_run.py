@@ -56,6 +56,16 @@ def test_every_checkpoint_is_evaluated(smoke_run: tuple[Path, subprocess.Complet
     # Baselines start from this run's iter_0 instead of training it again.
     rft = (run_dir / "baselines" / "outcome-dpo" / "iter_0" / "adapter" / "adapter_model.safetensors").stat()
     assert rft.st_ino == (run_dir / "iter_0" / "adapter" / "adapter_model.safetensors").stat().st_ino
+    # ... and copy its iteration-1 candidate search (same policy, items, seed); iteration 2
+    # starts from the baseline's own policy and searches again.
+    for method in ("outcome-dpo", "csr-style"):
+        mine = run_dir / "baselines" / method
+        manifest = json.loads((mine / "iter_1" / "candidates.manifest.json").read_text())
+        assert manifest["reused_from"] == str(run_dir / "iter_1")
+        src_candidates = (run_dir / "iter_1" / "candidates.jsonl").read_bytes()
+        assert (mine / "iter_1" / "candidates.jsonl").read_bytes() == src_candidates
+        assert "reused_from" not in json.loads((mine / "iter_2" / "candidates.manifest.json").read_text())
+    assert proc.stdout.count("iter_1/candidates: same config and inputs as") == 2
     # The checkpoints differ: evaluation saw different weights.
     hashes = {index["checkpoints"][c]["model_hash"] for c in CHECKPOINTS}
     assert len(hashes) == len(CHECKPOINTS)

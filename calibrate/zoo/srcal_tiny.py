@@ -67,7 +67,7 @@ class TinyRecipe:
         default=0.5, metadata={"help": "Share of training prompts with LLaVA-1.5's short-answer instruction."}
     )
     eval_per_suite: int = field(
-        default=300, metadata={"help": "Test items per suite evaluated for the card."}
+        default=100, metadata={"help": "Test items per suite evaluated for the card (the first N)."}
     )
     eval_batch_size: int = field(default=32, metadata={"help": "Batch size of the evaluation's generation."})
     max_new_tokens: int = field(default=8, metadata={"help": "Generation budget of a short answer."})
