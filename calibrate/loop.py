@@ -153,7 +153,7 @@ class Calibration:
                 reuse_stage(donor, directory, name)
             if distributed:
                 wait_for_everyone()
-            self.say(f"{label}: same config and inputs as {donor}, linked")
+            self.say(f"{label}: same config and inputs as {donor}, copied")
             return read_manifest(directory, name) or {}
         self.say(f"{label}: running")
         started = time.time()

@@ -65,7 +65,7 @@ def test_every_checkpoint_is_evaluated(smoke_run: tuple[Path, subprocess.Complet
         src_candidates = (run_dir / "iter_1" / "candidates.jsonl").read_bytes()
         assert (mine / "iter_1" / "candidates.jsonl").read_bytes() == src_candidates
         assert "reused_from" not in json.loads((mine / "iter_2" / "candidates.manifest.json").read_text())
-    assert proc.stdout.count("iter_1/candidates: same config and inputs as") == 2
+    assert proc.stdout.count("iter_1/candidates: same config and inputs as") == 2  # copied
     # The checkpoints differ: evaluation saw different weights.
     hashes = {index["checkpoints"][c]["model_hash"] for c in CHECKPOINTS}
     assert len(hashes) == len(CHECKPOINTS)
