@@ -79,7 +79,7 @@ class Calibration:
         """``on_checkpoint(name, model_dir)`` is called as each checkpoint lands (``iter_0``, ``iter_1``, ...).
 
         ``reuse_from``: another run directory (a baseline's SRC run) whose completed method-free
-        stages are hard-linked instead of recomputed when their config hash and inputs are equal
+        stages are copied instead of recomputed when their config hash and inputs are equal
         (a baseline's iteration-1 candidates come from the same iter_0 policy, seed and items).
         """
         self.cfg = cfg

@@ -107,6 +107,8 @@ def to_html(
     provenance: str = "",
     comparisons: Any = None,
 ) -> str:
+    import pandas as pd
+
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>srcal leaderboard</title>",
         f"<style>{STYLE}</style></head><body><h1>srcal leaderboard</h1>",
@@ -122,16 +124,12 @@ def to_html(
             parts.append("<h3>Per-iteration trajectory</h3>" + _frame_table(traj))
         parts += [_img(p) for p in plots if p.suffix == ".png" and p.stem.startswith(f"{results.run}_")]
     if comparisons is not None and not comparisons.empty:
-        import pandas as pd
-
         header, rows = comparison_rows(comparisons)
         parts.append(
             "<h2>Paired comparisons</h2><p>Pooled over each run's benchmarks, same items: delta [95% CI], "
             "paired-bootstrap p (* = CI excludes 0).</p>" + _frame_table(pd.DataFrame(rows, columns=header))
         )
     if reference:
-        import pandas as pd
-
         columns = reference_columns(reference)
         ref = pd.DataFrame.from_records(
             [

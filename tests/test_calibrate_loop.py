@@ -277,7 +277,7 @@ def test_scorer_training_refuses_a_distributed_launch(smoke_run: Path, tmp_path:
     assert "train the R-Scorer in one process first" in proc.stderr
 
 
-def test_gradient_checkpointing_saves_memory_not_results(tmp_path: Path) -> None:
+def test_gradient_checkpointing_keeps_adapters_and_stage_hashes(tmp_path: Path) -> None:
     """RFT and DPO with gradient checkpointing give the same adapters (LoRA dropout on) and stage hashes."""
     from safetensors.torch import load_file
 

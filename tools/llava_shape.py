@@ -63,22 +63,14 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 def build(out: Path, shape: str, seed: int = 0) -> Path:
     import torch
-    from transformers import (
-        CLIPImageProcessorPil,
-        CLIPVisionConfig,
-        LlamaConfig,
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-        LlavaProcessor,
-    )
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
-    from calibrate.zoo.assemble import generation_config
-    from calibrate.zoo.tokenizer import CHATML_TEMPLATE, IMAGE_TOKEN, build_micro_tokenizer
+    from calibrate.zoo.assemble import generation_config, llava_processor
+    from calibrate.zoo.tokenizer import IMAGE_TOKEN, build_micro_tokenizer
 
     dims = SHAPES[shape]
     tokenizer = build_micro_tokenizer()
-    tokenizer.padding_side = "left"
-    tokenizer.init_kwargs["padding_side"] = "left"
+    processor = llava_processor(tokenizer, IMAGE_SIZE, PATCH_SIZE, CLIP_MEAN, CLIP_STD, "default")
     vision = CLIPVisionConfig(
         **dims["vision"], image_size=IMAGE_SIZE, patch_size=PATCH_SIZE, hidden_act="quick_gelu"
     )
@@ -108,20 +100,6 @@ def build(out: Path, shape: str, seed: int = 0) -> Path:
     with torch.device(device):
         model = LlavaForConditionalGeneration(config).to(torch.bfloat16).eval()
     model.generation_config = generation_config(tokenizer)
-    processor = LlavaProcessor(
-        image_processor=CLIPImageProcessorPil(
-            size={"shortest_edge": IMAGE_SIZE},
-            crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
-            image_mean=list(CLIP_MEAN),
-            image_std=list(CLIP_STD),
-        ),
-        tokenizer=tokenizer,
-        patch_size=PATCH_SIZE,
-        vision_feature_select_strategy="default",
-        num_additional_image_tokens=1,
-        image_token=IMAGE_TOKEN,
-        chat_template=CHATML_TEMPLATE,
-    )
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     processor.save_pretrained(out)

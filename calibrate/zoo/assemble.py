@@ -31,8 +31,19 @@ def llava_config(vision_config: Any, text_config: Any, image_token_id: int) -> A
     )
 
 
-def llava_processor(tokenizer: Any, image_size: int, patch_size: int) -> Any:
-    """A ``LlavaProcessor`` at ``image_size`` px whose ``<image>`` expands to (size / patch)^2 tokens."""
+def llava_processor(
+    tokenizer: Any,
+    image_size: int,
+    patch_size: int,
+    mean: tuple[float, ...] | None = None,
+    std: tuple[float, ...] | None = None,
+    select_strategy: str = "full",
+) -> Any:
+    """A ``LlavaProcessor`` at ``image_size`` px whose ``<image>`` expands to (size / patch)^2 tokens.
+
+    ``mean``/``std`` default to ImageNet's (srcal's towers); ``select_strategy="default"`` is a
+    CLIP tower whose CLS token is dropped (LLaVA-1.5), ``"full"`` keeps every feature.
+    """
     from transformers import CLIPImageProcessorPil, LlavaProcessor
     from transformers.image_utils import PILImageResampling
 
@@ -45,15 +56,15 @@ def llava_processor(tokenizer: Any, image_size: int, patch_size: int) -> Any:
         crop_size={"height": image_size, "width": image_size},
         do_center_crop=True,
         resample=PILImageResampling.BICUBIC,
-        image_mean=list(IMAGENET_MEAN),
-        image_std=list(IMAGENET_STD),
+        image_mean=list(mean or IMAGENET_MEAN),
+        image_std=list(std or IMAGENET_STD),
     )
     return LlavaProcessor(
         image_processor=image_processor,
         tokenizer=tokenizer,
         patch_size=patch_size,
-        vision_feature_select_strategy="full",
-        num_additional_image_tokens=0,
+        vision_feature_select_strategy=select_strategy,
+        num_additional_image_tokens=1 if select_strategy == "default" else 0,
         image_token=IMAGE_TOKEN,
         chat_template=CHATML_TEMPLATE,
     )
