@@ -8,6 +8,7 @@ prompts from it, scores a response (``score``) and aggregates scored rows
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,29 @@ class BenchmarkSpec:
             "parse_status": parsed.parse_status,
             "correct": bool(correct),
         }
+
+    def with_gold(self, doc: EvalDoc, row: dict[str, Any]) -> EvalDoc:
+        """``doc`` with the answer of the scored ``row`` in the gold answer's place.
+
+        Every field :meth:`score` compares against must be replaced, so that scoring
+        another response against the result asks "is this the same answer as the row's?"
+        (benchmarks whose scorer reads the gold from ``extra`` override this).
+        """
+        return dataclasses.replace(doc, answer=row["final_answer"])
+
+    def same_answer(self, answer: str | None, row: dict[str, Any], doc: EvalDoc) -> bool | None:
+        """Whether ``answer`` (a normalised answer to ``doc``) equals the scored ``row``'s final answer.
+
+        Decided by the benchmark's own matching rule (ChartQA's relaxed accuracy, MathVista's
+        normalisation, ...) with the row's answer taking the gold's place; the gold answer
+        never enters. ``None`` (undecided) when either answer is missing or cannot be compared.
+        """
+        if answer is None or row.get("final_answer") is None:
+            return None
+        try:
+            return bool(self.score(f"Answer: {answer}", self.with_gold(doc, row))["correct"])
+        except (ValueError, KeyError):
+            return None
 
     def aggregate(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         """Benchmark metrics over scored rows (default: accuracy and parse failures)."""

@@ -109,7 +109,7 @@ def _reader_options(command: Callable) -> Callable:
         "--reader-model", default=None, help="Backbone of the lm reader (default smollm2-135m-instruct)."
     )(command)
     return click.option(
-        "--reader", default="lm", show_default=True, help="Implied-answer reader: lm or conclusion."
+        "--reader", default="lm", show_default=True, help="Implied-answer reader: lm, conclusion or choice."
     )(command)
 
 
@@ -157,6 +157,93 @@ def score(
             out, "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in result.rows)
         )
     click.echo(json.dumps({"benchmark": benchmark, **result.summary}, indent=2, default=str))
+
+
+# --------------------------------------------------------------------------- readers
+
+
+@main.group()
+def readers() -> None:
+    """Implied-answer readers: measure how well they read (validity on known answers)."""
+
+
+@readers.command("validate")
+@_reader_options
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False),
+    help="Built dataset (default: $SRCAL_HOME/data/default).",
+)
+@click.option(
+    "--split", default="test", show_default=True, help="Split the generated cases come from (dev: calib)."
+)
+@click.option(
+    "--suites", default=None, help="Comma-separated built-in suites (default: all; 'none' for none)."
+)
+@click.option(
+    "--benchmarks", default=None, help="Comma-separated public benchmarks (default: all; 'none' for none)."
+)
+@click.option("--per-suite", type=int, default=40, show_default=True, help="Items per built-in suite.")
+@click.option("--min-confidence", type=float, default=None, help="`choice` reader: least winner probability.")
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Write report.json (every case) and report.md here."
+)
+def readers_validate(
+    reader: str,
+    reader_model: str | None,
+    data_dir: str | None,
+    split: str,
+    suites: str | None,
+    benchmarks: str | None,
+    per_suite: int,
+    min_confidence: float | None,
+    out: str | None,
+) -> None:
+    """Agreement, coverage and confusion of a reader on generated and hand-written cases."""
+    from pathlib import Path
+
+    from benchmarks.fileio import atomic_write_text, srcal_home
+    from benchmarks.records import RecordError, read_items
+    from benchmarks.registry import BUILTIN_SUITES, PUBLIC_BENCHMARKS, SUITES, UnknownNameError
+    from harness.reader_validity import generated_cases, public_cases, report_markdown, validate
+    from harness.readers import READERS, ReaderConfig, make_reader
+
+    def names(value: str | None, known: tuple[str, ...], registry: object) -> list[str]:
+        if value is None:
+            return list(known)
+        chosen = [] if value == "none" else [v.strip() for v in value.split(",") if v.strip()]
+        for name in chosen:
+            if name not in known:
+                raise UnknownNameError(f"unknown benchmark {name!r}; expected one of {', '.join(known)}")
+        return chosen
+
+    try:
+        settings = {"name": reader, **({"backbone": reader_model} if reader_model else {})}
+        if min_confidence is not None:
+            settings["min_confidence"] = min_confidence
+        READERS.get(reader)
+        chosen_suites = names(suites, BUILTIN_SUITES, SUITES)
+        chosen_public = names(benchmarks, PUBLIC_BENCHMARKS, None)
+        cases = public_cases(chosen_public)
+        if chosen_suites:
+            directory = Path(data_dir) if data_dir else srcal_home() / "data" / "default"
+            path = directory / f"{split}.jsonl"
+            if not path.is_file():
+                raise RecordError(f"{path}: not found (srcal data build --out {directory})")
+            items = [i for i in read_items(path) if i.suite in chosen_suites]
+            picked = [i for s in chosen_suites for i in [x for x in items if x.suite == s][:per_suite]]
+            cases = generated_cases(picked) + cases
+        report = validate(make_reader(ReaderConfig(**settings)), cases)
+    except (UnknownNameError, RecordError, TypeError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    table = report_markdown(report)
+    if out:
+        atomic_write_text(Path(out) / "report.json", json.dumps(report, indent=1, default=str) + "\n")
+        atomic_write_text(Path(out) / "report.md", table)
+    click.echo(f"reader: {json.dumps(report['reader'], default=str)}")
+    click.echo(table)
 
 
 # ----------------------------------------------------------------------------- eval

@@ -4,7 +4,9 @@ Per sample (added to a scored row):
     ``implied_answer``   the answer the rationale alone supports (a reader's, see
                          :mod:`harness.readers`), ``implied_status`` its status;
     ``consistent``       ``implied_answer`` equals ``final_answer`` under the benchmark's
-                         own matching rule; ``None`` when either is missing (undecided).
+                         own matching rule (``BenchmarkSpec.same_answer``: the final answer
+                         takes the gold's place; the gold never enters); ``None`` when either
+                         is missing (undecided).
 
 Per benchmark (over rows), with bootstrap 95% CIs over items:
     ``accuracy``               share of samples whose final answer is correct;
@@ -16,14 +18,24 @@ Per benchmark (over rows), with bootstrap 95% CIs over items:
     ``faithful_error_rate``    decided samples wrong *and* implied by their rationale
                                (the error is in the reasoning, reported faithfully);
     ``table``                  the 2x2 counts of correct x consistent over decided samples;
-    ``claim_accuracy``         on built-in suites, the share of checkable rationale
-                               claims that are true of the item's facts (micro-average);
+    ``claim_accuracy``         true claims / checkable claims, pooled over the responses
+                               that make at least one checkable claim (micro-average); a
+                               response without one is not "all claims false";
+    ``claim_coverage``         responses with at least one checkable claim / all documents
+                               of benchmarks that check claims (a response without a
+                               rationale makes no claim: coverage is of what the model
+                               gave, like ``consistency_coverage``; ``rationale_rate``
+                               separates the two causes);
+    ``no_claim_responses``     count of responses with a rationale but no checkable claim;
     ``parse_failure_rate``     samples whose final answer could not be read at all.
+
+Claims are checkable on the built-in suites only: their rows carry ``claims_checked``
+(possibly 0); rows of other benchmarks lack it (or hold ``None``), so there
+``claim_accuracy`` and ``claim_coverage`` are ``None``, not 0.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,35 +46,33 @@ from harness.readers import ImpliedAnswer, ReadQuery
 CI_LEVEL = 0.95
 
 
-def read_query(doc: EvalDoc, rationale: str) -> ReadQuery:
-    return ReadQuery(doc.question, doc.answer_type, rationale or "", doc.choices, doc.hint)
+def read_query(doc: EvalDoc, row: dict[str, Any] | str) -> ReadQuery:
+    """What a reader sees of a scored ``row`` (or a bare rationale): question, options, rationale.
 
-
-def answers_agree(spec: BenchmarkSpec, implied: str | None, final: str | None, doc: EvalDoc) -> bool | None:
-    """Whether two answers to ``doc`` are the same under the benchmark's scoring rule (``None``: undecided).
-
-    ``final`` takes the gold answer's place, so official rules (ChartQA's relaxed
-    accuracy, MathVista's normalisation, ...) decide what "the same answer" means.
+    Closed-set readers also weigh the row's final answer and the gold answer as unlabelled
+    candidates (numbers only; options and yes/no are closed already).
     """
-    if implied is None or final is None:
-        return None
-    as_gold = dataclasses.replace(doc, answer=final)
-    try:
-        return bool(spec.score(f"Answer: {implied}", as_gold)["correct"])
-    except ValueError:
-        return None
+    if isinstance(row, str):
+        return ReadQuery(doc.question, doc.answer_type, row, doc.choices, doc.hint)
+    candidates = []
+    if doc.answer_type not in ("multiple_choice", "yes_no"):
+        final = row.get("prediction") or row.get("raw_answer") or row.get("final_answer")
+        candidates = [str(c) for c in (final, doc.extra.get("mv_answer", doc.answer)) if c]
+    return ReadQuery(
+        doc.question, doc.answer_type, row.get("rationale") or "", doc.choices, doc.hint, candidates
+    )
 
 
 def consistency_fields(
     spec: BenchmarkSpec, doc: EvalDoc, row: dict[str, Any], implied: ImpliedAnswer
 ) -> dict[str, Any]:
     """The consistency fields of one scored row."""
-    final = row.get("final_answer") if row.get("parse_status") not in FAILED_STATUSES else None
+    decidable = implied.status == "ok" and row.get("parse_status") not in FAILED_STATUSES
     return {
         "implied_answer": implied.answer,
         "implied_status": implied.status,
         "implied_raw": implied.raw,
-        "consistent": answers_agree(spec, implied.answer, final, doc) if implied.status == "ok" else None,
+        "consistent": spec.same_answer(implied.answer, row, doc) if decidable else None,
     }
 
 
@@ -76,7 +86,12 @@ def _ratio(num: Sequence[float], den: Sequence[float]) -> float | None:
 
 
 def sample_columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[float]]:
-    """Per-sample numerators/denominators of every ratio metric."""
+    """Per-sample numerators/denominators of every ratio metric.
+
+    ``checkable``: the row carries ``claims_checked`` (its benchmark checks claims);
+    ``claimed``: it makes at least one checkable claim; ``no_claim``: it has a rationale
+    but no checkable claim; ``claims_checked``/``claims_true`` count only where claimed.
+    """
     cols: dict[str, list[float]] = {
         k: []
         for k in (
@@ -88,6 +103,9 @@ def sample_columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[float]]:
             "consistent",
             "lucky",
             "faithful",
+            "checkable",
+            "claimed",
+            "no_claim",
             "claims_checked",
             "claims_true",
         )
@@ -95,16 +113,23 @@ def sample_columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[float]]:
     for r in rows:
         decided = r.get("consistent") is not None
         correct = bool(r.get("correct"))
+        rationale = bool((r.get("rationale") or "").strip())
         cols["one"].append(1.0)
         cols["correct"].append(float(correct))
         cols["failed"].append(float(r.get("parse_status") in FAILED_STATUSES))
-        cols["rationale"].append(float(bool((r.get("rationale") or "").strip())))
+        cols["rationale"].append(float(rationale))
         cols["decided"].append(float(decided))
         cols["consistent"].append(float(decided and bool(r["consistent"])))
         cols["lucky"].append(float(decided and correct and not r["consistent"]))
         cols["faithful"].append(float(decided and not correct and bool(r["consistent"])))
-        cols["claims_checked"].append(float(r.get("claims_checked", 0) or 0))
-        cols["claims_true"].append(float(r.get("claims_true", 0) or 0))
+        checkable = r.get("claims_checked") is not None  # absent: this benchmark checks no claims
+        claims = float(r["claims_checked"]) if checkable else 0.0
+        cols["checkable"].append(float(checkable))
+        cols["claimed"].append(float(claims > 0))
+        cols["no_claim"].append(float(checkable and claims == 0 and rationale))
+        # claims of responses with none add 0 to both sums: the ratio is over responses with a claim
+        cols["claims_checked"].append(claims)
+        cols["claims_true"].append(float(r.get("claims_true") or 0) if claims > 0 else 0.0)
     return cols
 
 
@@ -116,6 +141,7 @@ RATIOS: dict[str, tuple[str, str]] = {
     "faithful_error_rate": ("faithful", "decided"),
     "rationale_rate": ("rationale", "one"),
     "claim_accuracy": ("claims_true", "claims_checked"),
+    "claim_coverage": ("claimed", "checkable"),
     "parse_failure_rate": ("failed", "one"),
 }
 """metric -> (numerator column, denominator column); each is a ratio of sums over items."""
@@ -149,7 +175,7 @@ def bootstrap_ci(
 def consistency_metrics(
     rows: Sequence[dict[str, Any]], bootstrap: int = 1000, seed: int = 0
 ) -> dict[str, Any]:
-    """Accuracy, consistency and their 2x2 table, claim accuracy and parse failures, with 95% CIs."""
+    """Accuracy, consistency and their 2x2 table, claim accuracy/coverage and parse failures, with 95% CIs."""
     cols = sample_columns(rows)
     metrics: dict[str, Any] = {"n": len(rows)}
     for metric, (num, den) in RATIOS.items():
@@ -170,5 +196,6 @@ def consistency_metrics(
     metrics["faithful_errors"] = faithful
     metrics["parse_failures"] = int(sum(cols["failed"]))
     metrics["claims_checked"] = int(sum(cols["claims_checked"]))
+    metrics["no_claim_responses"] = int(sum(cols["no_claim"]))
     metrics["ci95"] = {k: list(v) for k, v in bootstrap_ci(cols, bootstrap, seed).items()}
     return metrics

@@ -33,7 +33,7 @@ from benchmarks.registry import BENCHMARKS, BUILTIN_SUITES
 from benchmarks.spec import BenchmarkSpec, EvalDoc
 from harness.readers import ReaderConfig
 
-METRICS_VERSION = 1
+METRICS_VERSION = 2  # 2: claim_coverage, no_claim_responses
 ENGINES = ("native", "lmms-eval")
 Progress = Callable[[str], None]
 Responder = Callable[[BenchmarkSpec, list[EvalDoc], list[str], list[int]], list[str]]
@@ -179,17 +179,23 @@ def open_image(spec: BenchmarkSpec, doc: EvalDoc, base: Path | None) -> Any:
     from calibrate.generation import load_rgb
 
     if doc.image is None:
-        raise EvalError(f"{spec.name}: document {doc.id}: field 'image': missing")
+        raise EvalError(
+            f"{spec.name}: document {doc.id}: field {spec.image_field!r}: missing (generation needs the image)"
+        )
     if isinstance(doc.image, str | Path):
         path = Path(doc.image)
         path = path if path.is_absolute() or base is None else base / path
         try:
             return load_rgb(path)
         except (FileNotFoundError, UnidentifiedImageError, OSError) as exc:
-            raise EvalError(f"{spec.name}: document {doc.id}: field 'image': {path}: {exc}") from exc
+            raise EvalError(
+                f"{spec.name}: document {doc.id}: field {spec.image_field!r}: {path}: {exc}"
+            ) from exc
     if isinstance(doc.image, Image.Image):
         return doc.image.convert("RGB")
-    raise EvalError(f"{spec.name}: document {doc.id}: field 'image': unsupported {type(doc.image).__name__}")
+    raise EvalError(
+        f"{spec.name}: document {doc.id}: field {spec.image_field!r}: unsupported {type(doc.image).__name__}"
+    )
 
 
 # ----------------------------------------------------------------------------- the engine
@@ -271,6 +277,7 @@ class Evaluation:
             "consistency_rate",
             "consistency_coverage",
             "claim_accuracy",
+            "claim_coverage",
             "parse_failure_rate",
         )
         summary = {
@@ -367,7 +374,7 @@ class Evaluation:
             responses = self._respond(spec, docs, prompts, chunk, base)
             per_sample = (time.perf_counter() - began) / len(chunk)
             scored = [spec.score(r, docs[i]) for r, i in zip(responses, chunk)]
-            implied = self.reader.read([read_query(docs[i], s["rationale"]) for s, i in zip(scored, chunk)])
+            implied = self.reader.read([read_query(docs[i], s) for s, i in zip(scored, chunk)])
             records = []
             for i, response, row, imp in zip(chunk, responses, scored, implied):
                 doc = docs[i]
@@ -400,7 +407,7 @@ class Evaluation:
 
         old = [log.records[docs[i].id] for i in indices]
         scored = [spec.score(r["response"], docs[i]) for r, i in zip(old, indices)]
-        implied = self.reader.read([read_query(docs[i], s["rationale"]) for s, i in zip(scored, indices)])
+        implied = self.reader.read([read_query(docs[i], s) for s, i in zip(scored, indices)])
         log.append(
             {**r, **row, **consistency_fields(spec, docs[i], row, imp), "reader_key": self.reader_key}
             for r, row, imp, i in zip(old, scored, implied, indices)

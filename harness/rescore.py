@@ -171,7 +171,7 @@ def rescore(
             reader = ReaderConfig()
         if isinstance(reader, ReaderConfig):
             reader = make_reader(reader)
-        implied = reader.read([read_query(d, r["rationale"]) for d, r in zip(docs, rows)])
+        implied = reader.read([read_query(d, r) for d, r in zip(docs, rows)])
         for row, doc, imp in zip(rows, docs, implied):
             row.update(consistency_fields(spec, doc, row, imp))
         summary = {**summary, **consistency_metrics(rows, bootstrap), "reader": reader.identity()}

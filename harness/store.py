@@ -52,7 +52,14 @@ CREATE TABLE IF NOT EXISTS results (
 );
 CREATE INDEX IF NOT EXISTS results_by_metric ON results (metric, benchmark);
 """
-COUNT_METRICS = ("decided", "lucky_answers", "faithful_errors", "parse_failures", "claims_checked")
+COUNT_METRICS = (
+    "decided",
+    "lucky_answers",
+    "faithful_errors",
+    "parse_failures",
+    "claims_checked",
+    "no_claim_responses",
+)
 
 
 class ResultsStore:
@@ -98,10 +105,8 @@ class ResultsStore:
         rows = list(metric_rows(metrics))
         prov = metrics.get("provenance", {})
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        provenance = json.dumps(
-            {k: prov.get(k) for k in ("checkpoint", "generation", "data", "versions", "fingerprint")},
-            sort_keys=True,
-        )
+        kept = ("checkpoint", "generation", "data", "versions", "fingerprint", "reader")
+        provenance = json.dumps({k: prov.get(k) for k in kept}, sort_keys=True)
         with self.conn:
             self.conn.executemany(
                 "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

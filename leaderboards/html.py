@@ -19,6 +19,7 @@ from leaderboards.tables import (
     fmt,
     groups_of,
     has_value,
+    reader_note,
     reference_columns,
     trajectory_frame,
     wide,
@@ -119,6 +120,8 @@ def to_html(
     for results in runs:
         parts.append(f"<h2>{_esc(results.run)}</h2>")
         parts.append(_results_table(results, frame))
+        if note := reader_note(results):
+            parts.append(f"<p>{_esc(note)}</p>")
         traj = trajectory_frame(results, frame)
         if not traj.empty:
             parts.append("<h3>Per-iteration trajectory</h3>" + _frame_table(traj))

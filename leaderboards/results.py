@@ -59,6 +59,8 @@ class RunResults:
     categories: dict[str, str]
     samples: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     calibration: dict[str, dict[str, Any]] = field(default_factory=dict)
+    readers: dict[str, str] = field(default_factory=dict)
+    """Checkpoint -> name of the reader that judged its consistency (``a + b`` when benchmarks differ)."""
 
     def rows(self, checkpoint: str, benchmarks: list[str] | None = None) -> list[dict[str, Any]]:
         """Per-sample outcomes of ``checkpoint`` over ``benchmarks`` (all by default), ids made unique."""
@@ -78,6 +80,26 @@ def _read_samples(path: Path) -> list[dict[str, Any]]:
         record = json.loads(line)
         rows.append({k: record.get(k) for k in SAMPLE_FIELDS})
     return rows
+
+
+def reader_name(provenance: dict[str, Any]) -> str | None:
+    """The consistency reader's name in a ``metrics.json`` provenance (its own or its fingerprint's)."""
+    reader = provenance.get("reader") or (provenance.get("fingerprint") or {}).get("reader")
+    if isinstance(reader, dict):
+        reader = reader.get("reader") or reader.get("name")
+    return str(reader) if reader else None
+
+
+def _readers(frame: Any) -> dict[str, str]:
+    """Checkpoint -> reader name(s), from the store's provenance column."""
+    names: dict[str, set[str]] = {}
+    if "provenance" not in frame:
+        return {}
+    for checkpoint, provenance in set(zip(frame["checkpoint"], frame["provenance"])):
+        name = reader_name(json.loads(provenance or "{}"))
+        if name:
+            names.setdefault(checkpoint, set()).add(name)
+    return {c: " + ".join(sorted(n)) for c, n in names.items()}
 
 
 def _previous(name: str, names: list[str]) -> str | None:
@@ -154,7 +176,15 @@ def load_run(run_dir: str | Path) -> RunResults:
             if path.is_file():
                 samples[(name, bench)] = _read_samples(path)
     return RunResults(
-        run, run_dir, checkpoints, frame, benchmarks, categories, samples, _calibration(run_dir, names)
+        run,
+        run_dir,
+        checkpoints,
+        frame,
+        benchmarks,
+        categories,
+        samples,
+        _calibration(run_dir, names),
+        _readers(frame),
     )
 
 

@@ -25,16 +25,19 @@ POOLED_COLUMNS = (
     ("consistency", "lucky answers", "lucky_answer_rate"),
     ("consistency", "faithful errors", "faithful_error_rate"),
     ("consistency", "claim accuracy", "claim_accuracy"),
+    ("consistency", "claim coverage", "claim_coverage"),
     ("consistency", "parse failures", "parse_failure_rate"),
 )
 HIGHER_IS_BETTER = {
     "accuracy": True,
     "consistency_rate": True,
+    "consistency_coverage": True,
     "claim_accuracy": True,
+    "claim_coverage": True,
     "lucky_answer_rate": False,
     "parse_failure_rate": False,
 }
-"""Metrics whose best value is highlighted (coverage and faithful errors have no better direction)."""
+"""Metrics whose best value is highlighted (faithful errors have no better direction)."""
 
 
 @dataclass
@@ -55,7 +58,27 @@ def columns(results: RunResults) -> list[Column]:
         for group in sorted(by_group, key=lambda g: GROUP_ORDER.index(g) if g in GROUP_ORDER else 99)
         for bench in by_group[group]
     ]
-    return cols + [Column(g, n, POOLED, m) for g, n, m in POOLED_COLUMNS]
+    reader = shared_reader(results)
+    named = {"consistency": f"consistency (reader: {reader})"} if reader else {}
+    return cols + [Column(named.get(g, g), n, POOLED, m) for g, n, m in POOLED_COLUMNS]
+
+
+def shared_reader(results: RunResults) -> str | None:
+    """The reader that judged every checkpoint's consistency, if they all share one."""
+    names = set(results.readers.values())
+    return names.pop() if len(names) == 1 else None
+
+
+def reader_note(results: RunResults) -> str:
+    """A note naming each checkpoint's reader when they differ (their consistency is not comparable)."""
+    if len(set(results.readers.values())) < 2:
+        return ""
+    by_reader: dict[str, list[str]] = {}
+    for ckpt in results.checkpoints:
+        if ckpt.name in results.readers:
+            by_reader.setdefault(results.readers[ckpt.name], []).append(ckpt.label)
+    listed = "; ".join(f"{name}: {', '.join(labels)}" for name, labels in by_reader.items())
+    return f"Consistency read by different readers ({listed}): not comparable across readers."
 
 
 def paired_delta(
@@ -362,6 +385,8 @@ def to_markdown(
             values.append(value_row)
             deltas.append(delta_row)
         lines += md_table(["checkpoint", *cols], values)
+        if note := reader_note(results):
+            lines += ["", note]
         lines += [
             "",
             "Deltas (vs base / vs the checkpoint it was trained from; * = paired-bootstrap 95% CI excludes 0):",

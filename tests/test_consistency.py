@@ -47,10 +47,39 @@ class TestConclusionReader:
         got = ConclusionReader().read_one(ReadQuery("q?", kind, rationale, choices))
         assert (got.answer, got.status) == (expected, "ok")
 
+    @pytest.mark.parametrize(
+        ("question", "rationale", "expected"),
+        [
+            ("Is there a 3?", "There is a 3.", "yes"),
+            ("Is there a 3?", "The digits are 1 and 2. There is no 3.", "no"),
+            ("Is there a dog in the image?", "A brown dog is sitting next to the car.", "yes"),
+            (
+                "Is the temperature above freezing (0 °C)?",
+                "-21 °C is below 0 °C, so it is below freezing.",
+                "no",
+            ),
+            ("Is the result less than 79?", "91 - 10 = 81. The result 81 is not less than 79.", "no"),
+            (
+                "Does the price decrease from 2000 to 2001?",
+                "25 is less than 30, so the value decreases from 2000 to 2001.",
+                "yes",
+            ),
+            (
+                "Is the lettuce the producer?",
+                "No arrow points to the lettuce, so the producer is the lettuce.",
+                "yes",
+            ),
+        ],
+    )
+    def test_yes_no_polarity(self, question: str, rationale: str, expected: str) -> None:
+        got = ConclusionReader().read_one(ReadQuery(question, "yes_no", rationale))
+        assert (got.answer, got.status) == (expected, "ok")
+
     def test_never_guesses(self) -> None:
         reader = ConclusionReader()
         assert (
-            reader.read_one(ReadQuery("Is there a 3?", "yes_no", "There is a 3.")).status == "no_conclusion"
+            reader.read_one(ReadQuery("Is there a 3?", "yes_no", "The image shows some digits.")).status
+            == "no_conclusion"
         )
         assert reader.read_one(ReadQuery("q?", "integer", "")).status == "no_rationale"
 
@@ -122,6 +151,37 @@ class TestMetrics:
             lo, hi = m["ci95"][key]
             assert lo <= m[key] <= hi and lo < hi
         assert m["claim_accuracy"] is None  # nothing checkable: undefined, not 0
+
+    def test_claims_count_only_responses_that_make_one(self) -> None:
+        rows = [
+            {"rationale": "r", "claims_checked": 3, "claims_true": 2},
+            {"rationale": "r", "claims_checked": 1, "claims_true": 0},
+            {"rationale": "r", "claims_checked": 0, "claims_true": 0},  # nothing checkable said
+            {"rationale": "", "claims_checked": 0, "claims_true": 0},  # no rationale at all
+        ]
+        m = consistency_metrics(rows, bootstrap=200, seed=0)
+        assert m["claim_accuracy"] == pytest.approx(2 / 4)  # not dragged down by the claimless
+        assert m["claim_coverage"] == pytest.approx(2 / 4)  # of all documents
+        assert m["no_claim_responses"] == 1 and m["claims_checked"] == 4
+        lo, hi = m["ci95"]["claim_coverage"]
+        assert lo <= m["claim_coverage"] <= hi
+
+    def test_rows_without_the_key_are_not_checkable(self) -> None:
+        checked = [{"rationale": "r", "claims_checked": 2, "claims_true": 2}]
+        public = [{"rationale": "r"}, {"rationale": "r", "claims_checked": None}]  # pooled rows hold None
+        m = consistency_metrics(checked + public, bootstrap=200, seed=0)
+        assert m["claim_accuracy"] == 1.0 and m["claim_coverage"] == 1.0
+        assert m["no_claim_responses"] == 0
+
+    def test_benchmark_without_checkable_claims_gives_none(self) -> None:
+        m = consistency_metrics(self.ROWS, bootstrap=200, seed=0)
+        assert m["claim_accuracy"] is None and m["claim_coverage"] is None
+        assert "claim_accuracy" not in m["ci95"] and "claim_coverage" not in m["ci95"]
+        assert m["claims_checked"] == 0 and m["no_claim_responses"] == 0
+        none_said = [{**r, "claims_checked": 0, "claims_true": 0} for r in self.ROWS]
+        m = consistency_metrics(none_said, bootstrap=200, seed=0)
+        assert m["claim_accuracy"] is None  # checkable, but no claim to be right or wrong about
+        assert m["claim_coverage"] == 0.0 and m["no_claim_responses"] == 4
 
     def test_bootstrap_is_seeded(self) -> None:
         a = consistency_metrics(self.ROWS, bootstrap=200, seed=3)["ci95"]

@@ -12,8 +12,10 @@ from leaderboards.tables import (
     comparison_frame,
     comparison_rows,
     default_comparisons,
+    leaderboard_frame,
     reference_columns,
     to_csv,
+    to_markdown,
 )
 
 
@@ -88,3 +90,20 @@ def test_reference_columns_name_a_metric_other_than_accuracy() -> None:
         {"values": {"pope": 0.87}, "metric": "f1"},
     ]
     assert reference_columns(rows) == {"pope": "pope (f1)", "mmbench": "mmbench"}
+
+
+def test_consistency_header_names_a_shared_reader_and_notes_differing_ones() -> None:
+    results = _run()
+    results.metrics = pd.DataFrame(
+        columns=["checkpoint", "benchmark", "metric", "value", "ci_low", "ci_high", "n"]
+    )
+    results.readers = {c.name: "conclusion" for c in results.checkpoints}
+    frame = leaderboard_frame([results], bootstrap=50, seed=0)
+    assert "claim coverage" in set(frame["column"])
+    assert set(frame[frame.benchmark == "*"]["group"]) == {"overall", "consistency (reader: conclusion)"}
+    assert "**consistency (reader: conclusion)**" in to_markdown([results], frame)
+    results.readers["iter_2"] = "lm"
+    frame = leaderboard_frame([results], bootstrap=50, seed=0)
+    assert "consistency" in set(frame["group"])
+    text = to_markdown([results], frame)
+    assert "Consistency read by different readers (conclusion: base, " in text and "lm: SRC iter 2" in text

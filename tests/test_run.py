@@ -150,6 +150,8 @@ def test_leaderboard_from_the_smoke_run(
     pooled = ours[(ours.checkpoint == "iter_2") & (ours.column == "parse failures")].iloc[0]
     expected = sum(r["parse_status"] in ("invalid", "no_answer_marker") for r in rows) / len(rows)
     assert pooled["value"] == pytest.approx(expected)
+    coverage = ours[(ours.checkpoint == "iter_2") & (ours.column == "claim coverage")].iloc[0]
+    assert coverage["value"] == pytest.approx(sum(r["claims_checked"] > 0 for r in rows) / len(rows))
     # Paired deltas on the same items equal the difference of the values.
     cell = ours[(ours.checkpoint == "iter_3") & (ours.column == "parse failures")].iloc[0]
     base = ours[(ours.checkpoint == "base") & (ours.column == "parse failures")].iloc[0]
@@ -177,12 +179,13 @@ def test_leaderboard_from_the_smoke_run(
     assert tex.count(r"\begin{tabular}") == tex.count(r"\end{tabular}") == 1
     body = tex.split(r"\midrule")[1].split(r"\bottomrule")[0].strip().splitlines()
     assert len(body) == len(CHECKPOINTS)
-    assert {line.count(" & ") for line in body} == {len(BUILTIN_SUITES) + 7}  # + pooled columns
+    assert {line.count(" & ") for line in body} == {len(BUILTIN_SUITES) + 8}  # + pooled columns
     page = (out / "leaderboard.html").read_text()
     assert 'class="sortable"' in page and "data:image/png;base64," in page
     assert "<script src" not in page and "http://" not in page
     md = (out / "leaderboard.md").read_text()
     assert "| SRC iter 3 |" in md and "source: paper" in md
+    assert "**consistency (reader: " in md  # every checkpoint was read by the same reader
     # Paired comparisons: the last iteration vs sft-only and each baseline, pooled.
     paired = frame[frame.source == "paired"]
     assert set(paired["vs"]) == {"iter_0", "outcome-dpo", "csr-style"} and set(paired["checkpoint"]) == {

@@ -44,7 +44,7 @@ class AI2DSpec(BenchmarkSpec):
             answer=index_letter(answer, choices),
             answer_type="multiple_choice",
             choices=choices,
-            image=require(raw, self.image_field),
+            image=raw.get(self.image_field),
         )
 
     def score(self, response: str | None, doc: EvalDoc) -> dict[str, Any]:

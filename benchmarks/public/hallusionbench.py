@@ -56,7 +56,7 @@ class HallusionBenchSpec(BenchmarkSpec):
             question=require_text(raw, "question"),
             answer=GT_ANSWERS[gt],
             answer_type="yes_no",
-            image=require(raw, self.image_field),
+            image=raw.get(self.image_field),
             extra=keys,
         )
 

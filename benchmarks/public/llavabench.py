@@ -15,6 +15,11 @@ with ``judge_status="failed"`` and left out of the ratio (lmms-eval would count 
 ``-1``), and counted in ``judge_failures``. There is no per-item correctness: ``correct`` is
 ``None`` and the per-item ``relative_score`` is ``model / reference``. The prompt is the
 question alone (lmms-eval adds nothing) for every style.
+
+The judge always sees the whole response. When the response ends with an explicit
+``Answer: ...`` line after a rationale, ``rationale`` and ``final_answer`` are split there
+(``explicit_answer``), and rationale-answer consistency compares the implied and final
+answers as normalised text; without such a line consistency is undecided.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import os
 from typing import Any
 
 from benchmarks.judges import Judge, JudgeError, judge_from_env
+from benchmarks.parsing import normalize_answer, parse_response
 from benchmarks.public._common import check_style, clean_text, require_text
 from benchmarks.records import RecordError
 from benchmarks.spec import BenchmarkSpec, EvalDoc, require
@@ -86,7 +92,7 @@ class LlavaBenchWildSpec(BenchmarkSpec):
             question=require_text(raw, "question"),
             answer=require_text(raw, "gpt_answer"),
             answer_type="text",
-            image=require(raw, self.image_field),
+            image=raw.get(self.image_field),
             extra={"category": category, "context": context, "image_id": raw.get("image_id")},
         )
 
@@ -97,10 +103,13 @@ class LlavaBenchWildSpec(BenchmarkSpec):
     def score(self, response: str | None, doc: EvalDoc) -> dict[str, Any]:
         judge = self.get_judge()
         text = (response or "").strip()
+        parsed = parse_response(text, "text")
+        explicit = parsed.parse_status == "ok" and bool(parsed.rationale)
         row: dict[str, Any] = {
-            "rationale": text,
-            "final_answer": text or None,
-            "raw_answer": text or None,
+            "rationale": parsed.rationale if explicit else text,
+            "final_answer": (parsed.final_answer if explicit else text) or None,
+            "raw_answer": (parsed.raw_answer if explicit else text) or None,
+            "explicit_answer": explicit,
             "parse_status": "ok" if text else "invalid",
             "correct": None,
             "question_id": doc.id,
@@ -123,6 +132,18 @@ class LlavaBenchWildSpec(BenchmarkSpec):
             relative_score=float(model) / float(reference) if reference else None,
         )
         return row
+
+    def same_answer(self, answer: str | None, row: dict[str, Any], doc: EvalDoc) -> bool | None:
+        """Equal normalised text; undecided unless the response ended with an explicit ``Answer:`` line.
+
+        Open-ended answers have no official matching rule (a judge scores the whole response),
+        so rationale-answer consistency is only defined for responses that state a final answer.
+        """
+        final = row.get("final_answer")
+        if answer is None or final is None or not row.get("explicit_answer"):
+            return None
+        a, b = normalize_answer(answer, "text"), normalize_answer(final, "text")
+        return None if a is None or b is None else a == b
 
     def aggregate(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         judged = [r for r in rows if r.get("judge_status") == "ok"]

@@ -35,6 +35,7 @@ and per question type, answer type and metadata field (skills counted per skill)
 from __future__ import annotations
 
 import ast
+import dataclasses
 import math
 import re
 from typing import Any
@@ -158,7 +159,7 @@ class MathVistaTestminiSpec(BenchmarkSpec):
             answer=gold,
             answer_type=doc_type,
             choices=choices,
-            image=require(raw, self.image_field),
+            image=raw.get(self.image_field),
             extra=extra,
         )
 
@@ -219,6 +220,13 @@ class MathVistaTestminiSpec(BenchmarkSpec):
         }
         row.update({k: doc.extra[k] for k in METADATA_KEYS})
         return row
+
+    def with_gold(self, doc: EvalDoc, row: dict[str, Any]) -> EvalDoc:
+        """The scorer compares normalised predictions with ``extra["mv_answer"]``: the row's goes there."""
+        if row.get("prediction") is None:
+            raise ValueError("the row has no normalised prediction")
+        extra = {**doc.extra, "mv_answer": row["prediction"]}
+        return dataclasses.replace(doc, answer=row["final_answer"], extra=extra)
 
     def aggregate(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         summary = accuracy_summary(rows)

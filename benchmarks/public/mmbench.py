@@ -79,7 +79,7 @@ class MMBenchEnDevSpec(BenchmarkSpec):
             answer_type="multiple_choice",
             choices=choices,
             hint=clean_text(raw.get("hint")),
-            image=require(raw, self.image_field),
+            image=raw.get(self.image_field),
             extra={"index": index, "category": require(raw, "category"), "l2_category": clean_text(l2)},
         )
 

@@ -79,7 +79,7 @@ class MMStarSpec(BenchmarkSpec):
             answer=check_letter(require(raw, "answer"), choices),
             answer_type="multiple_choice",
             choices=choices,
-            image=require(raw, self.image_field),
+            image=raw.get(self.image_field),
             extra={"category": require(raw, "category"), "l2_category": require(raw, "l2_category")},
         )
 

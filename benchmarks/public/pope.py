@@ -81,7 +81,7 @@ class POPESpec(BenchmarkSpec):
             question=require_text(raw, "question"),
             answer=answer,
             answer_type="yes_no",
-            image=require(raw, self.image_field),
+            image=raw.get(self.image_field),
             extra={"category": category},
         )
 

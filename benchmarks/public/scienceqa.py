@@ -48,7 +48,7 @@ class ScienceQAImageSpec(BenchmarkSpec):
             answer_type="multiple_choice",
             choices=choices,
             hint=hint,
-            image=require(raw, self.image_field),
+            image=raw.get(self.image_field),
             extra={"subject": clean_text(raw.get("subject")), "grade": clean_text(raw.get("grade"))},
         )
 

@@ -65,7 +65,7 @@ class SeedBenchImageSpec(BenchmarkSpec):
             answer=check_letter(require(raw, "answer"), choices),
             answer_type="multiple_choice",
             choices=choices,
-            image=first_image(require(raw, self.image_field)),
+            image=first_image(raw.get(self.image_field)),
             extra={"question_type_id": type_id, "dimension": dimension},
         )
 
