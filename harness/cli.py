@@ -106,10 +106,15 @@ def data_export_lmms(
 def _reader_options(command: Callable) -> Callable:
     """--reader / --reader-model, shared by `srcal score` and `srcal eval`."""
     command = click.option(
-        "--reader-model", default=None, help="Backbone of the lm reader (default smollm2-135m-instruct)."
+        "--reader-model",
+        default=None,
+        help="Backbone of the choice/lm reader (default smollm2-135m-instruct).",
     )(command)
     return click.option(
-        "--reader", default="lm", show_default=True, help="Implied-answer reader: lm, conclusion or choice."
+        "--reader",
+        default="choice",
+        show_default=True,
+        help="Implied-answer reader: choice, conclusion or lm.",
     )(command)
 
 
@@ -187,6 +192,9 @@ def readers() -> None:
 @click.option("--per-suite", type=int, default=40, show_default=True, help="Items per built-in suite.")
 @click.option("--min-confidence", type=float, default=None, help="`choice` reader: least winner probability.")
 @click.option(
+    "--choice-scoring", type=click.Choice(["sum", "pmi"]), default=None, help="`choice` reader scoring."
+)
+@click.option(
     "--out", type=click.Path(file_okay=False), help="Write report.json (every case) and report.md here."
 )
 def readers_validate(
@@ -198,6 +206,7 @@ def readers_validate(
     benchmarks: str | None,
     per_suite: int,
     min_confidence: float | None,
+    choice_scoring: str | None,
     out: str | None,
 ) -> None:
     """Agreement, coverage and confusion of a reader on generated and hand-written cases."""
@@ -205,26 +214,29 @@ def readers_validate(
 
     from benchmarks.fileio import atomic_write_text, srcal_home
     from benchmarks.records import RecordError, read_items
-    from benchmarks.registry import BUILTIN_SUITES, PUBLIC_BENCHMARKS, SUITES, UnknownNameError
+    from benchmarks.registry import BENCHMARKS, BUILTIN_SUITES, PUBLIC_BENCHMARKS, UnknownNameError
     from harness.reader_validity import generated_cases, public_cases, report_markdown, validate
     from harness.readers import READERS, ReaderConfig, make_reader
 
-    def names(value: str | None, known: tuple[str, ...], registry: object) -> list[str]:
+    def names(value: str | None, known: tuple[str, ...]) -> list[str]:
         if value is None:
             return list(known)
         chosen = [] if value == "none" else [v.strip() for v in value.split(",") if v.strip()]
         for name in chosen:
+            BENCHMARKS.get(name)  # "did you mean" for a misspelt name
             if name not in known:
-                raise UnknownNameError(f"unknown benchmark {name!r}; expected one of {', '.join(known)}")
+                raise UnknownNameError(f"{name!r} is not one of {', '.join(known)}")
         return chosen
 
     try:
         settings = {"name": reader, **({"backbone": reader_model} if reader_model else {})}
         if min_confidence is not None:
             settings["min_confidence"] = min_confidence
+        if choice_scoring is not None:
+            settings["choice_scoring"] = choice_scoring
         READERS.get(reader)
-        chosen_suites = names(suites, BUILTIN_SUITES, SUITES)
-        chosen_public = names(benchmarks, PUBLIC_BENCHMARKS, None)
+        chosen_suites = names(suites, BUILTIN_SUITES)
+        chosen_public = names(benchmarks, PUBLIC_BENCHMARKS)
         cases = public_cases(chosen_public)
         if chosen_suites:
             directory = Path(data_dir) if data_dir else srcal_home() / "data" / "default"

@@ -453,6 +453,7 @@ class Evaluation:
     ) -> dict[str, Any]:
         from calibrate.artifacts import cuda_peak_gib, versions
         from harness.consistency import consistency_metrics
+        from harness.reader_validity import measured_validity
 
         metrics = consistency_metrics(rows, self.cfg.bootstrap_samples, self.cfg.seed)
         official = json_safe(spec.aggregate(rows))
@@ -461,6 +462,8 @@ class Evaluation:
             "category": spec.category,
             "checkpoint": self.checkpoint.name or self.checkpoint.model,
             **metrics,
+            "reader": self.reader.identity(),
+            "reader_validity": measured_validity(self.reader.identity()),
             "official": official,
             "provenance": {
                 "fingerprint": fingerprint,

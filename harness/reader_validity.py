@@ -36,6 +36,8 @@ from typing import Any
 from benchmarks.records import LETTERS, BenchmarkItem
 
 CASES_DIR = Path(__file__).parent / "reader_cases"
+MEASURED = CASES_DIR / "measured" / "validity.json"
+"""Pooled validity figures per reader, as measured by ``srcal readers validate`` (docs/metrics.md)."""
 VARIANTS = ("gold", "altered", "cut", "hand")
 
 
@@ -385,3 +387,18 @@ def report_markdown(report: dict[str, Any]) -> str:
             f"{_fmt(s['flag_agreement'])} | {_fmt(s['abstention'])} ({s['n_non_decisive']}) |"
         )
     return "\n".join(lines) + "\n"
+
+
+def measured_validity(identity: dict[str, Any], path: Path = MEASURED) -> dict[str, Any]:
+    """The committed validity figures of the reader with ``identity`` (same name and backbone).
+
+    ``{"measured": False}`` for a reader nobody measured (another backbone: run
+    ``srcal readers validate --reader NAME --reader-model ID`` and read its report).
+    """
+    if not path.is_file():
+        return {"measured": False}
+    for entry in json.loads(path.read_text(encoding="utf-8")):
+        same = entry["reader"] == identity.get("reader") and entry.get("backbone") == identity.get("backbone")
+        if same and entry.get("settings", {}) == {k: identity.get(k) for k in entry.get("settings", {})}:
+            return {"measured": True, **entry}
+    return {"measured": False}

@@ -63,7 +63,13 @@ READERS.register("choice", "harness.readers:ChoiceReader")
 class ReaderConfig:
     """Which reader gives the implied answer, and how it runs."""
 
-    name: str = field(default="lm", metadata={"help": "Reader: `lm` (default) or `conclusion` (no model)."})
+    name: str = field(
+        default="choice",
+        metadata={
+            "help": "Reader: `choice` (default: best measured validity, docs/metrics.md), `conclusion` "
+            "(no model) or `lm` (generative)."
+        },
+    )
     backbone: str = field(
         default="smollm2-135m-instruct",
         metadata={"help": "Causal LM of the `lm` reader: zoo name, hub id or directory [ours: R-Scorer's]."},
@@ -71,6 +77,13 @@ class ReaderConfig:
     max_new_tokens: int = field(default=8, metadata={"help": "Tokens the `lm` reader may write (greedy)."})
     batch_size: int = field(default=16, metadata={"help": "Rationales read per forward batch."})
     dtype: str = field(default="auto", metadata={"help": "Reader dtype: auto, fp32, bf16."})
+    choice_scoring: str = field(
+        default="sum",
+        metadata={
+            "help": "`choice` reader: `sum` (candidate log-probability after the rationale) or `pmi` "
+            "(minus its log-probability after the same prompt without the rationale: what the rationale adds)."
+        },
+    )
     min_confidence: float = field(
         default=0.0,
         metadata={
@@ -500,13 +513,17 @@ def choice_candidates(query: ReadQuery) -> list[tuple[str, str]]:
     return list(out.values())
 
 
-def choice_prefix(query: ReadQuery) -> str:
-    """Question, options, rationale and the stem the candidates continue (plain text, no template)."""
+def choice_prefix(query: ReadQuery, with_rationale: bool = True) -> str:
+    """Question, options, rationale and the stem the candidates continue (plain text, no template).
+
+    Without the rationale (``pmi`` scoring's baseline) the explanation is left empty.
+    """
     parts = [f"Hint: {query.hint.strip()}"] if query.hint else []
     parts.append(f"Question: {query.question.strip()}")
     if query.choices:
         parts.append(f"Options:\n{format_choices(query.choices)}")
-    parts.append(f"Explanation: {query.rationale.strip()} {CHOICE_STEM}")
+    rationale = query.rationale.strip() if with_rationale else "(none)."
+    parts.append(f"Explanation: {rationale} {CHOICE_STEM}")
     return "\n".join(parts)
 
 
@@ -560,7 +577,10 @@ class ChoiceReader:
         self.conclusion = ConclusionReader(self.cfg)
         self.lm = LMReader(self.cfg)  # the same backbone; loaded on first use only
         cache_dir = Path(self.cfg.cache_dir) if self.cfg.cache_dir else srcal_home() / "cache" / "readers"
-        self.cache = ReadingCache(cache_dir, {**self.identity(), "kind": "choice-scores"})
+        scores_identity = {
+            k: v for k, v in self.identity().items() if k not in ("choice_scoring", "min_confidence")
+        }
+        self.cache = ReadingCache(cache_dir, {**scores_identity, "kind": "choice-scores"})
         self.forwards = 0
 
     def identity(self) -> dict[str, Any]:
@@ -568,6 +588,7 @@ class ChoiceReader:
             **self.lm.identity(),
             "reader": "choice",
             "stem": CHOICE_STEM,
+            "choice_scoring": self.cfg.choice_scoring,
             "min_confidence": self.cfg.min_confidence,
             "conclusion_version": READER_PROMPT_VERSION,
         }
@@ -645,7 +666,16 @@ class ChoiceReader:
         return ImpliedAnswer(answers[best], "ok", raw)
 
     def scores(self, query: ReadQuery, continuations: list[str]) -> list[float]:
-        prefix = choice_prefix(query)
+        """Each continuation's score: its log-probability after the rationale (``pmi``: minus without it)."""
+        scores = self._logprobs(choice_prefix(query), continuations)
+        if self.cfg.choice_scoring == "pmi":
+            prior = self._logprobs(choice_prefix(query, with_rationale=False), continuations)
+            scores = [a - b for a, b in zip(scores, prior)]
+        elif self.cfg.choice_scoring != "sum":
+            raise ValueError(f"choice_scoring: {self.cfg.choice_scoring!r} is not one of sum, pmi")
+        return scores
+
+    def _logprobs(self, prefix: str, continuations: list[str]) -> list[float]:
         key = json.dumps([prefix, continuations])
         cached = self.cache.get(key)
         if cached is not None:

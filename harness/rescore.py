@@ -174,5 +174,12 @@ def rescore(
         implied = reader.read([read_query(d, r) for d, r in zip(docs, rows)])
         for row, doc, imp in zip(rows, docs, implied):
             row.update(consistency_fields(spec, doc, row, imp))
-        summary = {**summary, **consistency_metrics(rows, bootstrap), "reader": reader.identity()}
+        from harness.reader_validity import measured_validity
+
+        summary = {
+            **summary,
+            **consistency_metrics(rows, bootstrap),
+            "reader": reader.identity(),
+            "reader_validity": measured_validity(reader.identity()),
+        }
     return RescoreResult(rows=rows, summary=summary)

@@ -24,20 +24,8 @@ from benchmarks.spec import EvalDoc
 from harness.consistency import consistency_fields
 from harness.readers import ImpliedAnswer
 from harness.rescore import rescore
+from tests.test_public_benchmarks import FIXTURE_FILE, FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures" / "public"
-FIXTURE_FILE = {
-    "mmstar": "mmstar",
-    "mmbench_en_dev": "mmbench",
-    "seedbench_img": "seedbench",
-    "scienceqa_img": "scienceqa",
-    "ai2d": "ai2d",
-    "chartqa": "chartqa",
-    "mathvista_testmini": "mathvista",
-    "pope": "pope",
-    "hallusionbench": "hallusionbench",
-    "llava_bench_wild": "llavabench",
-}
 JUDGED = ("llava_bench_wild",)
 """Open-ended: no per-item correctness, so the 'final answer is correct' cases do not apply."""
 

@@ -119,7 +119,9 @@ class TestEval:
         rows = _samples(tmp_path / "o" / "digits" / "samples.jsonl")
         assert {r["reader_key"] for r in rows} == {second.reader_key} != {first.reader_key}
         metrics = json.loads((tmp_path / "o" / "digits" / "metrics.json").read_text())
-        assert metrics["provenance"]["fingerprint"]["reader"]["reader"] == "lm"
+        assert metrics["provenance"]["fingerprint"]["reader"]["reader"] == "choice"  # the default
+        assert metrics["reader"]["backbone"] == "srcal-micro-lm"
+        assert metrics["reader_validity"] == {"measured": False}  # nobody measured this backbone
 
     def test_killed_mid_benchmark_resumes(self, micro: Path, smoke_dataset: Path, tmp_path: Path) -> None:
         args = ["--model", str(micro), "--benchmarks", "easyvqa,digits", "--limit", "12", "--batch-size", "2"]
