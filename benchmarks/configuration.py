@@ -21,6 +21,11 @@ class ConfigError(ValueError):
     """A config value that cannot be used; the message names where it came from and the field."""
 
 
+class RunDirError(ConfigError):
+    """A run directory that cannot be used: it holds a run with another config, or is not an
+    evaluated run (the message says what is missing)."""
+
+
 def field_help(cls: type, name: str) -> str:
     for f in dataclasses.fields(cls):
         if f.name == name:

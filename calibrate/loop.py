@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.build import DataConfig, build_dataset, load_data_config
-from benchmarks.configuration import ConfigError
+from benchmarks.configuration import ConfigError, RunDirError
 from benchmarks.fileio import atomic_write_json, atomic_write_text, srcal_home
 from benchmarks.records import BenchmarkItem, read_items
 from calibrate.artifacts import (
@@ -52,10 +52,6 @@ STAGES = ("data", "rft", "scorer", "candidates", "judge", "curate", "preference"
 METHOD_FREE_STAGES = ("data", "rft", "candidates")
 """Stages whose result does not depend on the method: a baseline's equal stage is the SRC run's."""
 Progress = Callable[[str], None]
-
-
-class RunDirError(ConfigError):
-    """The run directory holds a run with another config."""
 
 
 def _yaml(data: dict[str, Any]) -> str:
@@ -287,7 +283,8 @@ class Calibration:
     # ------------------------------------------------------------------ R-Scorer
 
     def _scorer(self, rft: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
-        from calibrate.scorer import fact_examples, label_examples, read_labels, train_scorer
+        from calibrate.scorer.labels import training_examples
+        from calibrate.scorer.train import train_scorer
         from calibrate.zoo.names import resolve_model
 
         cfg = self.cfg.scorer
@@ -311,10 +308,7 @@ class Calibration:
             )
             del policy
             sets = [CandidateSet.from_dict(r) for r in ItemLog(cand_path).ordered([i.id for i in train_pool])]
-            if cfg.labels:
-                examples = label_examples(train_pool, sets, read_labels(cfg.labels))
-            else:
-                examples = fact_examples(train_pool, sets, cfg.max_pairs_per_item)
+            examples = training_examples(train_pool, sets, cfg, cfg.labels)
             summary = train_scorer(cfg, examples, directory / "adapter", self.cfg.seed)
             return ["train_candidates.jsonl", "adapter"], summary
 
@@ -408,7 +402,8 @@ class Calibration:
         if self.cfg.method == "src":
 
             def judge() -> tuple[list[str], dict]:
-                from calibrate.scorer import RScorer, agreement_with_facts
+                from calibrate.scorer.labels import agreement_with_facts
+                from calibrate.scorer.model import RScorer
 
                 rscorer = RScorer.from_config(self.cfg.scorer, adapter=scorer["adapter"] if scorer else None)
                 if world_size() == 1:

@@ -13,12 +13,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from benchmarks.records import RecordError
+
 SCHEMA_VERSION = 1
 R = TypeVar("R")
-
-
-class RecordError(ValueError):
-    """A record that does not match its schema."""
 
 
 def _from_dict(cls: type[R], data: dict[str, Any]) -> R:

@@ -190,9 +190,18 @@ def readers() -> None:
     "--benchmarks", default=None, help="Comma-separated public benchmarks (default: all; 'none' for none)."
 )
 @click.option("--per-suite", type=int, default=40, show_default=True, help="Items per built-in suite.")
+@click.option(
+    "--cases",
+    "cases_dir",
+    type=click.Path(exists=True, file_okay=False),
+    help="Directory of hand-written public cases (default: harness/reader_cases; dev set: harness/reader_cases/dev).",
+)
 @click.option("--min-confidence", type=float, default=None, help="`choice` reader: least winner probability.")
 @click.option(
-    "--choice-scoring", type=click.Choice(["sum", "pmi"]), default=None, help="`choice` reader scoring."
+    "--choice-scoring",
+    type=click.Choice(["sum", "mean", "pmi"]),
+    default=None,
+    help="`choice` reader scoring.",
 )
 @click.option(
     "--out", type=click.Path(file_okay=False), help="Write report.json (every case) and report.md here."
@@ -205,6 +214,7 @@ def readers_validate(
     suites: str | None,
     benchmarks: str | None,
     per_suite: int,
+    cases_dir: str | None,
     min_confidence: float | None,
     choice_scoring: str | None,
     out: str | None,
@@ -215,7 +225,7 @@ def readers_validate(
     from benchmarks.fileio import atomic_write_text, srcal_home
     from benchmarks.records import RecordError, read_items
     from benchmarks.registry import BENCHMARKS, BUILTIN_SUITES, PUBLIC_BENCHMARKS, UnknownNameError
-    from harness.reader_validity import generated_cases, public_cases, report_markdown, validate
+    from harness.reader_validity import CASES_DIR, generated_cases, public_cases, report_markdown, validate
     from harness.readers import READERS, ReaderConfig, make_reader
 
     def names(value: str | None, known: tuple[str, ...]) -> list[str]:
@@ -237,7 +247,7 @@ def readers_validate(
         READERS.get(reader)
         chosen_suites = names(suites, BUILTIN_SUITES)
         chosen_public = names(benchmarks, PUBLIC_BENCHMARKS)
-        cases = public_cases(chosen_public)
+        cases = public_cases(chosen_public, Path(cases_dir) if cases_dir else CASES_DIR)
         if chosen_suites:
             directory = Path(data_dir) if data_dir else srcal_home() / "data" / "default"
             path = directory / f"{split}.jsonl"
@@ -443,8 +453,8 @@ def leaderboard(
     run_dirs: tuple, formats: str, with_reference: bool, out: str | None, bootstrap: int, compare: tuple
 ) -> None:
     """Tables (md/csv/tex/html) and plots comparing the checkpoints of evaluated runs."""
+    from benchmarks.configuration import RunDirError
     from leaderboards.build import FORMATS, build_leaderboard
-    from leaderboards.results import RunDirError
 
     chosen = FORMATS if formats == "all" else tuple(f.strip() for f in formats.split(","))
     unknown = [f for f in chosen if f not in FORMATS]
@@ -455,7 +465,11 @@ def leaderboard(
     if any(len(p) != 2 or not all(p) for p in pairs):
         _fail(f"--compare takes CHECKPOINT:CHECKPOINT (e.g. iter_3:iter_0), got {', '.join(compare)}")
         return
+    from harness.store import ensure_store
+
     try:
+        for run_dir in run_dirs:
+            ensure_store(run_dir)  # the harness writes the store; leaderboards only read it
         result = build_leaderboard(
             list(run_dirs), out, chosen, with_reference, bootstrap, comparisons=pairs or None
         )
@@ -555,19 +569,14 @@ def scorer_train(
     from calibrate.artifacts import ItemLog
     from calibrate.config import load_run_config
     from calibrate.records import CandidateSet
-    from calibrate.scorer import LabelError, fact_examples, label_examples, read_labels, train_scorer
+    from calibrate.scorer.labels import LabelError, training_examples
+    from calibrate.scorer.train import train_scorer
 
     try:
         run_cfg, _ = load_run_config(preset, None, overrides)
         items = [i for split in SPLITS for i in read_items(Path(data_dir) / f"{split}.jsonl")]
-        log = ItemLog(candidates_file)
-        sets = [CandidateSet.from_dict(r) for r in log.records.values()]
-        wanted = {s.item_id for s in sets}
-        pool = [i for i in items if i.id in wanted]
-        if labels:
-            examples = label_examples(pool, sets, read_labels(labels))
-        else:
-            examples = fact_examples(pool, sets, run_cfg.scorer.max_pairs_per_item)
+        sets = [CandidateSet.from_dict(r) for r in ItemLog(candidates_file).records.values()]
+        examples = training_examples(items, sets, run_cfg.scorer, labels)
         summary = train_scorer(run_cfg.scorer, examples, Path(out), run_cfg.seed)
     except (ConfigError, LabelError, ValueError) as exc:
         _fail(str(exc))

@@ -451,8 +451,8 @@ class Evaluation:
         started: float,
         generated: int,
     ) -> dict[str, Any]:
+        from benchmarks.metrics import consistency_metrics
         from calibrate.artifacts import cuda_peak_gib, versions
-        from harness.consistency import consistency_metrics
         from harness.reader_validity import measured_validity
 
         metrics = consistency_metrics(rows, self.cfg.bootstrap_samples, self.cfg.seed)

@@ -80,8 +80,8 @@ class ReaderConfig:
     choice_scoring: str = field(
         default="sum",
         metadata={
-            "help": "`choice` reader: `sum` (candidate log-probability after the rationale) or `pmi` "
-            "(minus its log-probability after the same prompt without the rationale: what the rationale adds)."
+            "help": "`choice` reader: `sum` (candidate log-probability after the rationale), `mean` (per "
+            "token) or `pmi` (minus its log-probability after the same prompt without the rationale)."
         },
     )
     min_confidence: float = field(
@@ -671,8 +671,12 @@ class ChoiceReader:
         if self.cfg.choice_scoring == "pmi":
             prior = self._logprobs(choice_prefix(query, with_rationale=False), continuations)
             scores = [a - b for a, b in zip(scores, prior)]
+        elif self.cfg.choice_scoring == "mean":
+            tokenizer = self.lm._model().processor
+            lengths = [len(tokenizer(c, add_special_tokens=False)["input_ids"]) for c in continuations]
+            scores = [a / n for a, n in zip(scores, lengths)]
         elif self.cfg.choice_scoring != "sum":
-            raise ValueError(f"choice_scoring: {self.cfg.choice_scoring!r} is not one of sum, pmi")
+            raise ValueError(f"choice_scoring: {self.cfg.choice_scoring!r} is not one of sum, mean, pmi")
         return scores
 
     def _logprobs(self, prefix: str, continuations: list[str]) -> list[float]:

@@ -164,7 +164,8 @@ def rescore(
         raise ResponsesFileError(problems)
     summary = spec.aggregate(rows)
     if consistency:
-        from harness.consistency import consistency_fields, consistency_metrics, read_query
+        from benchmarks.metrics import consistency_metrics
+        from harness.consistency import consistency_fields, read_query
         from harness.readers import ReaderConfig, make_reader
 
         if reader is None:

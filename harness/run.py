@@ -36,10 +36,6 @@ from harness.store import STORE_NAME, ResultsStore
 Progress = Callable[[str], None]
 
 
-class RunExistsError(ConfigError):
-    """The run directory holds a run and ``--resume`` was not given."""
-
-
 def link_tree(src: Path, dst: Path) -> None:
     """Copy ``src`` to ``dst`` with hard links where the filesystem allows (checkpoints are large)."""
 

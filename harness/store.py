@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.consistency import RATIOS
+from benchmarks.metrics import RATIOS
 
 STORE_NAME = "results.sqlite"
 SCHEMA = """
@@ -177,3 +177,17 @@ def metric_rows(metrics: dict[str, Any]) -> list[tuple[str, float | None, float 
         if isinstance(value, int | float) and not isinstance(value, bool):
             rows.append((f"official.{name}", float(value), None, None))
     return rows
+
+
+def ensure_store(run_dir: str | Path) -> Path:
+    """The run's store, rebuilt from its JSON files when missing or empty (before a leaderboard reads it)."""
+    run_dir = Path(run_dir)
+    index_path = run_dir / "eval" / "index.json"
+    if not index_path.is_file():
+        return run_dir / STORE_NAME  # the leaderboard names what is missing
+    index = json.loads(index_path.read_text())
+    path = run_dir / index.get("store", STORE_NAME)
+    with ResultsStore(path) as store:
+        if store.frame("SELECT metric FROM results WHERE run = ? LIMIT 1", (index["run"],)).empty:
+            store.refresh(run_dir, index["run"], index.get("checkpoints"))
+    return path

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.consistency import consistency_metrics
+from benchmarks.metrics import consistency_metrics
 from leaderboards.results import CATEGORY_GROUPS, RunResults
 from leaderboards.tables import POOLED
 

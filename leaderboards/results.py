@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.configuration import RunDirError
+
 CATEGORY_GROUPS = {
     "perception": "perception & knowledge",
     "chart": "chart",
@@ -22,10 +24,6 @@ CATEGORY_GROUPS = {
     "hallucination": "hallucination",
 }
 GROUP_ORDER = list(CATEGORY_GROUPS.values())
-
-
-class RunDirError(ValueError):
-    """A directory that is not an evaluated run (the message says what is missing)."""
 
 
 @dataclass
@@ -141,10 +139,30 @@ def _calibration(run_dir: Path, names: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def load_run(run_dir: str | Path) -> RunResults:
-    """Everything a leaderboard needs from one run directory (the store is rebuilt if missing)."""
-    from harness.store import STORE_NAME, ResultsStore
+def read_store(path: Path, run: str) -> Any:
+    """The store's metric rows of ``run`` as a DataFrame (SELECT only; ``srcal leaderboard`` rebuilds it)."""
+    import sqlite3
 
+    import pandas as pd
+
+    if not path.is_file():
+        raise RunDirError(
+            f"{path}: results store missing (`srcal leaderboard` or `srcal run --resume` rebuilds it)"
+        )
+    conn = sqlite3.connect(path)
+    try:
+        frame = pd.read_sql_query("SELECT * FROM results WHERE run = ?", conn, params=(run,))
+    finally:
+        conn.close()
+    if frame.empty:
+        raise RunDirError(
+            f"{path}: no results of run {run!r} (`srcal leaderboard` or `srcal run --resume` rebuilds it)"
+        )
+    return frame
+
+
+def load_run(run_dir: str | Path) -> RunResults:
+    """Everything a leaderboard needs from one run directory (read only: the harness writes the store)."""
     run_dir = Path(run_dir)
     index_path = run_dir / "eval" / "index.json"
     if not index_path.is_file():
@@ -152,11 +170,7 @@ def load_run(run_dir: str | Path) -> RunResults:
     index = json.loads(index_path.read_text())
     run = index["run"]
     names = [n for n in index.get("order") or list(index["checkpoints"]) if n in index["checkpoints"]]
-    with ResultsStore(run_dir / STORE_NAME) as store:
-        frame = store.frame("SELECT * FROM results WHERE run = ?", (run,))
-        if frame.empty:
-            store.refresh(run_dir, run, index["checkpoints"])
-            frame = store.frame("SELECT * FROM results WHERE run = ?", (run,))
+    frame = read_store(run_dir / index.get("store", "results.sqlite"), run)
     benchmarks = [b for b in index["benchmarks"] if b in set(frame["benchmark"])]
     categories = dict(zip(frame["benchmark"], frame["category"]))
     checkpoints = [

@@ -5,7 +5,7 @@ paired-bootstrap deltas against the base and against the checkpoint it was train
 (``previous``: iter_k <- iter_{k-1}, iter_0 <- base, a baseline <- iter_0), with
 significance (the delta's 95% CI excludes 0). Per-benchmark accuracies and their CIs come
 from the results store; pooled columns (all built-in items, the consistency metrics) are
-computed from the per-sample files with the same definitions (:mod:`harness.consistency`).
+computed from the per-sample files with the same definitions (:mod:`benchmarks.metrics`).
 Renderers: markdown, CSV, LaTeX (booktabs) and a static HTML page (:mod:`leaderboards.html`).
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harness.consistency import RATIOS, consistency_metrics, sample_columns
+from benchmarks.metrics import RATIOS, consistency_metrics, sample_columns
 from leaderboards.results import CATEGORY_GROUPS, GROUP_ORDER, RunResults
 
 POOLED = "*"

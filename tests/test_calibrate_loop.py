@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from benchmarks.configuration import RunDirError
 from calibrate.config import load_run_config
-from calibrate.loop import Calibration, RunDirError
+from calibrate.loop import Calibration
 
 ITERATIONS = ("iter_0", "iter_1", "iter_2", "iter_3")
 TWO_PROCESSES = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]

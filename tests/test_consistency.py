@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.metrics import consistency_metrics
 from benchmarks.records import read_items
 from benchmarks.registry import BENCHMARKS
-from harness.consistency import consistency_fields, consistency_metrics, read_query
+from harness.consistency import consistency_fields, read_query
 from harness.readers import ConclusionReader, ReaderConfig, ReadQuery
 from harness.rescore import ResponsesFileError, rescore
 

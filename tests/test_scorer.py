@@ -15,18 +15,18 @@ from benchmarks.records import LETTERS, BenchmarkItem, read_items
 from benchmarks.scoring import answers_match
 from calibrate.config import ScorerConfig
 from calibrate.records import Candidate, CandidateSet, Judgement
-from calibrate.scorer import (
+from calibrate.scorer.labels import (
     LabelError,
-    RScorer,
+    LabelledPair,
     claim_share,
     consistent_examples,
     fact_examples,
     fact_label,
     fact_score,
     read_labels,
-    select_pairs,
-    train_scorer,
 )
+from calibrate.scorer.model import RScorer, select_pairs
+from calibrate.scorer.train import train_scorer
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -199,10 +199,11 @@ def test_fact_judge(items: list[BenchmarkItem]) -> None:
 def test_consistency_filter(items: list[BenchmarkItem]) -> None:
     item = items[0]
     a, b = _candidate_set(item, 2).candidates
-    kept, dropped = consistent_examples([(item, a, b, "A"), (item, b, a, "A")])  # disagrees under order
+    disagreeing = [LabelledPair(item, a, b, "A"), LabelledPair(item, b, a, "A")]
+    kept, dropped = consistent_examples(disagreeing)  # disagrees under order
     assert kept == [] and dropped == 2
-    kept, dropped = consistent_examples([(item, a, b, "A")])  # one order: kept and mirrored
-    assert dropped == 0 and [(x[1].candidate_id, x[3]) for x in kept] == [(0, "A"), (1, "B")]
+    kept, dropped = consistent_examples([LabelledPair(item, a, b, "A")])  # one order: kept and mirrored
+    assert dropped == 0 and [(x.a.candidate_id, x.verdict) for x in kept] == [(0, "A"), (1, "B")]
 
 
 def test_training_changes_lora_only(tiny_dir: Path, items: list[BenchmarkItem], tmp_path: Path) -> None:
@@ -216,7 +217,7 @@ def test_training_changes_lora_only(tiny_dir: Path, items: list[BenchmarkItem], 
     examples = []
     for it, cs in zip(chosen, sets):
         gold, wrong = cs.candidates[0], cs.candidates[1]
-        examples += [(it, gold, wrong, "A"), (it, wrong, gold, "B")]
+        examples += [LabelledPair(it, gold, wrong, "A"), LabelledPair(it, wrong, gold, "B")]
     loaded = load_model(tiny_dir, dtype="fp32", device="cpu")
     before = {n: p.detach().clone() for n, p in loaded.model.named_parameters()}
     cfg = ScorerConfig(
@@ -241,7 +242,7 @@ def test_training_changes_lora_only(tiny_dir: Path, items: list[BenchmarkItem], 
     scorer = RScorer.from_config(
         ScorerConfig(backbone=str(tiny_dir), adapter=str(tmp_path / "adapter"), dtype="fp32"), device="cpu"
     )
-    assert len(scorer.score_pairs([examples[0][:3]])[0]) == 3
+    assert len(scorer.score_pairs([examples[0].shown])[0]) == 3
 
 
 def test_resume_gives_identical_file(tiny_dir: Path, items: list[BenchmarkItem], tmp_path: Path) -> None:
@@ -280,13 +281,11 @@ def test_read_labels(tmp_path: Path) -> None:
 
 
 def test_balance_labels_cuts_only_the_majority() -> None:
-    from calibrate.scorer import balance_labels
+    from calibrate.scorer.labels import balance_labels
 
-    examples = (
-        [(None, None, None, "Tie")] * 10 + [(None, None, None, "A")] * 3 + [(None, None, None, "B")] * 4
-    )
-    examples = [(i, None, None, label) for i, (_, _, _, label) in enumerate(examples)]
+    verdicts = ["Tie"] * 10 + ["A"] * 3 + ["B"] * 4
+    examples = [LabelledPair(i, None, None, label) for i, label in enumerate(verdicts)]  # type: ignore[arg-type]
     balanced = balance_labels(examples, seed=0)
-    counts = {label: sum(1 for e in balanced if e[3] == label) for label in ("Tie", "A", "B")}
+    counts = {label: sum(1 for e in balanced if e.verdict == label) for label in ("Tie", "A", "B")}
     assert counts == {"Tie": 4, "A": 3, "B": 4}
     assert balance_labels(examples, seed=0) == balanced

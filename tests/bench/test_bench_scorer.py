@@ -20,7 +20,7 @@ from benchmarks.records import LETTERS, BenchmarkItem, read_items
 from benchmarks.scoring import answers_match
 from calibrate.config import ScorerConfig
 from calibrate.records import Candidate, CandidateSet, Judgement
-from calibrate.scorer import RScorer
+from calibrate.scorer.model import RScorer
 
 N_ITEMS, N_CANDS, CAND_TOKENS = 4, 6, 60
 FILLER = (

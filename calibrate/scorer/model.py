@@ -1,4 +1,4 @@
-"""Stage 3, the R-Scorer: a causal LM that compares two candidate responses and emits A, B or Tie.
+"""Stage 3, the R-Scorer (inference): a causal LM that compares two candidate responses and emits A, B or Tie.
 
 Prompt. A chat-templated system message (the instruction: judge rationale quality and factual
 consistency with the reference) and a user message holding the question (+ choices), the reference
@@ -21,18 +21,12 @@ batch's rows are padded to a common length per level (masked out), new tokens ar
 the position ids count real tokens only, so results equal a plain forward of the concatenated ids.
 Rows of different items share a batch. Only the verdict rows of the LM head are computed.
 
-Fact judge. On data with structured facts, `fact_score` (answer correctness dominant, plus the share of
-the suite's checked rationale claims that are true) and `fact_label` make a programmatic teacher whose
-labels are symmetric by construction; `read_labels` reads an external judge's labels.
-
-Training. `train_scorer` keeps only labels consistent under both orders, splits held-out items
-deterministically, runs LoRA SFT (trl ``SFTTrainer``, pre-tokenised prompt + one verdict token, loss on
-the verdict only) and reports held-out agreement before and after training.
+Labels (the fact judge, external label files) live in `calibrate.scorer.labels`, training in
+`calibrate.scorer.train`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 import math
@@ -51,17 +45,16 @@ if TYPE_CHECKING:
     import torch
 
     from calibrate.models import LoadedModel
+    from calibrate.scorer.labels import LabelledPair
 
 VERDICTS = ("A", "B", "Tie")
+"""The pairwise verdict words, in the order of the probability vectors: Response A wins, B wins, tie."""
 POINTWISE_WORDS = ("Yes", "No")
 SMOLLM2_NAME = "smollm2-135m-instruct"
 FACTS_BUDGET = 400
 """Characters of compact facts JSON shown as reference."""
 RESPONSE_BUDGET = 800
 """Characters of a candidate response shown to the scorer."""
-ANSWER_WEIGHT = 1.0
-CLAIM_WEIGHT = 0.5
-FACT_MARGIN = 0.05
 _SPLIT = "<<<SRC-SPLIT>>>"
 _DROP_FACT_KEYS = ("source", "license")
 
@@ -74,14 +67,6 @@ POINTWISE_SYSTEM = (
     "You check a response to a question about an image against the reference. "
     "Is this response correct and well reasoned? Answer Yes or No."
 )
-
-Example = tuple[BenchmarkItem, Candidate, Candidate, str]
-"""(item, candidate shown first, candidate shown second, label in VERDICTS)."""
-
-
-class LabelError(ValueError):
-    """A malformed label file line (the message names file and line)."""
-
 
 # --------------------------------------------------------------------------- prompt pieces
 
@@ -386,14 +371,14 @@ class RScorer:
         lasts, _ = self._batched(chains, [self._ids(seg[1]) for seg in segments], keep=False)
         return [p[0] for p in self._probs(lasts, self.pointwise_ids)]
 
-    def evaluate(self, examples: Sequence[Example]) -> dict[str, float | None]:
+    def evaluate(self, examples: Sequence[LabelledPair]) -> dict[str, float | None]:
         """Agreement (argmax verdict, first shown = A, equals the label) and mean -log P(label)."""
         if not examples:
             return {"agreement": None, "nll": None}
-        probs = self.score_pairs([(item, a, b) for item, a, b, _ in examples])
+        probs = self.score_pairs([ex.shown for ex in examples])
         hits, nll = 0, 0.0
-        for p, (*_, label) in zip(probs, examples):
-            k = VERDICTS.index(label)
+        for p, ex in zip(probs, examples):
+            k = VERDICTS.index(ex.verdict)
             hits += max(range(3), key=p.__getitem__) == k
             nll -= math.log(max(p[k], 1e-12))
         return {"agreement": hits / len(examples), "nll": nll / len(examples)}
@@ -513,327 +498,3 @@ def resolve_backbone(backbone: str) -> str:
     from calibrate.zoo.names import resolve_model
 
     return resolve_model(backbone)
-
-
-# --------------------------------------------------------------------------- the fact judge
-
-
-def _is_correct(item: BenchmarkItem, candidate: Candidate) -> bool:
-    if candidate.correct is not None:
-        return bool(candidate.correct)
-    if not item.answer:
-        return False
-    from benchmarks.scoring import answers_match
-
-    try:
-        return answers_match(candidate.final_answer, item.answer, item.answer_type, item.choices)
-    except ValueError:
-        return False
-
-
-def claim_share(item: BenchmarkItem, candidate: Candidate) -> float:
-    """Share of the suite's checked claims in the rationale that the facts support (0 without claims)."""
-    from benchmarks.registry import SUITES
-
-    if not item.facts or item.suite not in SUITES:
-        return 0.0
-    checks = SUITES.get(item.suite).check_rationale(candidate.rationale or candidate.text, item.facts)
-    return sum(c.true for c in checks) / len(checks) if checks else 0.0
-
-
-def fact_score(item: BenchmarkItem, candidate: Candidate) -> float:
-    """ANSWER_WEIGHT x correct + CLAIM_WEIGHT x share of true checked claims (correctness dominates)."""
-    return ANSWER_WEIGHT * _is_correct(item, candidate) + CLAIM_WEIGHT * claim_share(item, candidate)
-
-
-def fact_label(item: BenchmarkItem, a: Candidate, b: Candidate, margin: float = FACT_MARGIN) -> str:
-    """ "A" if ``a`` (shown first) scores more than ``margin`` above ``b``, "B" if below, else "Tie"."""
-    diff = fact_score(item, a) - fact_score(item, b)
-    return "A" if diff > margin else "B" if diff < -margin else "Tie"
-
-
-def _mirror(label: str) -> str:
-    return {"A": "B", "B": "A"}.get(label, label)
-
-
-def fact_examples(
-    items: Sequence[BenchmarkItem],
-    candidate_sets: Iterable[CandidateSet],
-    max_pairs_per_item: int | None = None,
-    margin: float = FACT_MARGIN,
-) -> list[Example]:
-    """Both orders of each selected pair, labelled by `fact_label`."""
-    sets = {cs.item_id: cs for cs in candidate_sets}
-    out: list[Example] = []
-    for item in items:
-        cands = {c.candidate_id: c for c in sets[item.id].candidates} if item.id in sets else {}
-        for a, b in select_pairs(list(cands), max_pairs_per_item):
-            out.append((item, cands[a], cands[b], fact_label(item, cands[a], cands[b], margin)))
-            out.append((item, cands[b], cands[a], fact_label(item, cands[b], cands[a], margin)))
-    return out
-
-
-# --------------------------------------------------------------------------- external labels
-
-
-def read_labels(path: str | Path) -> list[dict[str, Any]]:
-    """Read a JSONL of ``{item_id, a, b, verdict}`` (verdict A/B/Tie, ``a`` shown first); errors name file:line."""
-    path = Path(path)
-    out = []
-    with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                record = json.loads(line)
-            except ValueError as exc:
-                raise LabelError(f"{where}: invalid JSON ({exc})") from exc
-            if not isinstance(record, dict):
-                raise LabelError(f"{where}: expected a JSON object")
-            for key in ("item_id", "a", "b", "verdict"):
-                if key not in record:
-                    raise LabelError(f"{where}: missing field {key!r}")
-            if not isinstance(record["item_id"], str) or not record["item_id"]:
-                raise LabelError(f"{where}: item_id must be a non-empty string")
-            for key in ("a", "b"):
-                if not isinstance(record[key], int) or isinstance(record[key], bool) or record[key] < 0:
-                    raise LabelError(f"{where}: {key} must be a candidate id (int >= 0), got {record[key]!r}")
-            if record["a"] == record["b"]:
-                raise LabelError(f"{where}: a and b are the same candidate ({record['a']})")
-            verdict = {v.lower(): v for v in VERDICTS}.get(str(record["verdict"]).strip().lower())
-            if verdict is None:
-                raise LabelError(f"{where}: verdict must be one of A, B, Tie, got {record['verdict']!r}")
-            out.append({"item_id": record["item_id"], "a": record["a"], "b": record["b"], "verdict": verdict})
-    return out
-
-
-def label_examples(
-    items: Sequence[BenchmarkItem], candidate_sets: Iterable[CandidateSet], labels: Sequence[dict[str, Any]]
-) -> list[Example]:
-    """Examples from `read_labels` records; unknown items or candidate ids raise `LabelError`."""
-    by_item = {it.id: it for it in items}
-    sets = {cs.item_id: {c.candidate_id: c for c in cs.candidates} for cs in candidate_sets}
-    out: list[Example] = []
-    for label in labels:
-        iid = label["item_id"]
-        if iid not in by_item or iid not in sets:
-            raise LabelError(f"label for unknown item {iid!r} (no item or candidate set)")
-        cands = sets[iid]
-        for key in ("a", "b"):
-            if label[key] not in cands:
-                raise LabelError(f"label for item {iid!r}: unknown candidate id {label[key]}")
-        out.append((by_item[iid], cands[label["a"]], cands[label["b"]], label["verdict"]))
-    return out
-
-
-def consistent_examples(examples: Sequence[Example]) -> tuple[list[Example], int]:
-    """Keep labels that agree under both orders; returns (kept, dropped).
-
-    A pair labelled in both orders is kept only when label(b, a) mirrors label(a, b) (every copy agreeing);
-    a pair labelled in one order only is kept and its mirror added, so training always sees both orders.
-    """
-    groups: dict[tuple[str, int, int], list[Example]] = {}
-    for ex in examples:
-        item, a, b, _ = ex
-        key = (item.id, min(a.candidate_id, b.candidate_id), max(a.candidate_id, b.candidate_id))
-        groups.setdefault(key, []).append(ex)
-    kept: list[Example] = []
-    dropped = 0
-    for (_, lo, _), group in groups.items():
-        canon = {ex[3] if ex[1].candidate_id == lo else _mirror(ex[3]) for ex in group}
-        orders = {ex[1].candidate_id == lo for ex in group}
-        if len(canon) != 1:
-            dropped += len(group)
-            continue
-        kept.extend(group)
-        if len(orders) == 1:
-            item, a, b, label = group[0]
-            kept.append((item, b, a, _mirror(label)))
-    return kept, dropped
-
-
-def split_heldout(
-    examples: Sequence[Example], seed: int, fraction: float = 0.2
-) -> tuple[list[Example], list[Example]]:
-    """Deterministic split by item: the ceil(fraction x items) items with the smallest seeded hash are held out."""
-    ids = sorted(
-        {ex[0].id for ex in examples}, key=lambda i: hashlib.sha256(f"{seed}:{i}".encode()).hexdigest()
-    )
-    n_held = min(len(ids) - 1, math.ceil(fraction * len(ids))) if fraction > 0 and len(ids) > 1 else 0
-    held = set(ids[:n_held])
-    return [ex for ex in examples if ex[0].id not in held], [ex for ex in examples if ex[0].id in held]
-
-
-# --------------------------------------------------------------------------- training
-
-
-def balance_labels(examples: Sequence[Example], seed: int) -> list[Example]:
-    """Downsample every verdict class to the size of the largest minority class (deterministic).
-
-    Fact labels on similar candidates are mostly "Tie"; trained on them as they come, a small
-    scorer learns to answer "Tie" everywhere and never separates candidates.
-    """
-    import random
-
-    by_label: dict[str, list[Example]] = {}
-    for example in examples:
-        by_label.setdefault(example[3], []).append(example)
-    if len(by_label) < 2:
-        return list(examples)
-    sizes = sorted(len(v) for v in by_label.values())
-    cap = sizes[-2]  # the second-largest class: only the majority is cut
-    rng = random.Random(f"balance/{seed}")
-    keep: set[int] = set()
-    for group in by_label.values():
-        chosen = group if len(group) <= cap else rng.sample(group, cap)
-        keep.update(id(e) for e in chosen)
-    return [e for e in examples if id(e) in keep]
-
-
-def train_scorer(
-    cfg: ScorerConfig,
-    examples: Sequence[Example],
-    out_dir: str | Path,
-    seed: int,
-    heldout_fraction: float = 0.2,
-    device: str = "auto",
-    batch_size: int = 8,
-    loaded: LoadedModel | None = None,
-) -> dict[str, Any]:
-    """LoRA SFT of the R-Scorer on pairwise labels; saves the adapter to ``out_dir`` and returns a summary.
-
-    Starts from ``cfg.backbone`` (``cfg.adapter`` is not applied: a fresh adapter is trained). The summary
-    holds the label counts, the split sizes, the training loss, and held-out agreement and NLL of the label
-    before/after. ``loaded`` reuses an already loaded fp32/bf16 backbone (LoRA is injected into it in place).
-    """
-    import datasets
-    import torch
-    from peft import LoraConfig
-    from transformers import set_seed
-    from trl import SFTConfig, SFTTrainer
-
-    from calibrate.models import ModelLoadError, default_lora_targets, load_model, save_adapter
-
-    started = time.perf_counter()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    kept, dropped = consistent_examples(examples)
-    if not kept:
-        raise ValueError("no training labels left after the both-orders consistency filter")
-    train, held = split_heldout(kept, seed, heldout_fraction)
-    if cfg.balance_labels:
-        train = balance_labels(train, seed)
-    set_seed(seed)
-    if loaded is None:
-        loaded = load_model(resolve_backbone(cfg.backbone), dtype=cfg.dtype, device=device)
-    scorer = RScorer(loaded, cfg)
-    before = scorer.evaluate(held)
-    rows = []
-    for item, a, b, label in train:
-        ids = scorer.pair_input_ids(item, a, b)
-        verdict = scorer.verdict_ids[VERDICTS.index(label)]
-        rows.append({"input_ids": [*ids, verdict], "labels": [-100] * len(ids) + [verdict]})
-    args = SFTConfig(
-        output_dir=str(out / "trainer"),
-        max_steps=cfg.train_steps,
-        per_device_train_batch_size=min(batch_size, len(rows)),
-        learning_rate=cfg.train_learning_rate,
-        lr_scheduler_type="constant",
-        warmup_steps=0,
-        save_strategy="no",
-        report_to=[],
-        logging_steps=1,
-        seed=seed,
-        data_seed=seed,
-        use_cpu=loaded.device.type == "cpu",
-        bf16=loaded.dtype == torch.bfloat16 and loaded.device.type == "cuda",
-        max_length=None,
-        gradient_checkpointing=False,
-        dataloader_num_workers=0,
-    )
-    peft_cfg = LoraConfig(
-        r=cfg.train_lora_r,
-        lora_alpha=2 * cfg.train_lora_r,
-        lora_dropout=0.0,
-        target_modules=default_lora_targets(loaded.model),
-        task_type="CAUSAL_LM",
-    )
-    trainer = SFTTrainer(
-        model=loaded.model,
-        args=args,
-        train_dataset=datasets.Dataset.from_list(rows),
-        processing_class=scorer.tokenizer,
-        peft_config=peft_cfg,
-    )
-    result = trainer.train()
-    model = trainer.model.eval()
-    scorer.set_model(model)
-    after = scorer.evaluate(held)
-    try:
-        save_adapter(model, out, loaded)
-    except ModelLoadError:  # base without local weight files: no srcal_adapter.json
-        model.save_pretrained(str(out), safe_serialization=True)
-    losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
-    counts = {v: sum(ex[3] == v for ex in kept) for v in VERDICTS}
-    summary = {
-        "examples": len(examples),
-        "kept": len(kept),
-        "dropped_inconsistent": dropped,
-        "label_counts": counts,
-        "train": len(train),
-        "heldout": len(held),
-        "heldout_items": len({ex[0].id for ex in held}),
-        "steps": cfg.train_steps,
-        "train_loss": round(float(result.training_loss), 6),
-        "first_loss": losses[0] if losses else None,
-        "last_loss": losses[-1] if losses else None,
-        "agreement_before": before["agreement"],
-        "agreement_after": after["agreement"],
-        "heldout_nll_before": before["nll"],
-        "heldout_nll_after": after["nll"],
-        "seconds": round(time.perf_counter() - started, 2),
-        "adapter": str(out),
-    }
-    (out / "scorer_train.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
-
-
-def agreement_with_facts(
-    items: Sequence[BenchmarkItem], candidate_sets: Iterable[CandidateSet], judgements: Iterable[Judgement]
-) -> dict[str, Any]:
-    """How often the R-Scorer's order-debiased verdict matches the fact judge on the same pairs.
-
-    The verdict of pair (a, b) is the argmax of (w_ab, w_ba, tie) with both orders averaged;
-    agreement counts exact matches of A / B / Tie; ``decisive_agreement`` only pairs where
-    the fact judge is not a tie.
-    """
-    by_item = {i.id: i for i in items}
-    cands = {cs.item_id: {c.candidate_id: c for c in cs.candidates} for cs in candidate_sets}
-    total = agree = decisive = decisive_agree = 0
-    for judgement in judgements:
-        item = by_item.get(judgement.item_id)
-        if item is None:
-            continue
-        for v in judgement.verdicts:
-            a, b = cands[judgement.item_id][v.a], cands[judgement.item_id][v.b]
-            if v.p_ba:
-                probs = [
-                    (v.p_ab[0] + v.p_ba[1]) / 2,
-                    (v.p_ab[1] + v.p_ba[0]) / 2,
-                    (v.p_ab[2] + v.p_ba[2]) / 2,
-                ]
-            else:
-                probs = list(v.p_ab)
-            predicted = "ABT"[max(range(3), key=lambda k: probs[k])]
-            truth = fact_label(item, a, b)[0]
-            total += 1
-            agree += predicted == truth
-            if truth != "T":
-                decisive += 1
-                decisive_agree += predicted == truth
-    return {
-        "fact_agreement": round(agree / total, 4) if total else None,
-        "fact_decisive_agreement": round(decisive_agree / decisive, 4) if decisive else None,
-        "fact_pairs": total,
-    }

@@ -1,0 +1,182 @@
+"""Training the R-Scorer: LoRA SFT on pairwise labels (`LabelledPair`).
+
+`train_scorer` keeps only labels consistent under both orders, splits held-out items deterministically,
+balances the training verdicts, runs LoRA SFT (trl ``SFTTrainer``, pre-tokenised prompt + one verdict
+token, loss on the verdict only) and reports held-out agreement before and after training.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from calibrate.config import ScorerConfig
+from calibrate.scorer.labels import LabelledPair, balance_labels, consistent_examples, split_heldout
+from calibrate.scorer.model import VERDICTS, RScorer, resolve_backbone
+
+if TYPE_CHECKING:
+    from calibrate.models import LoadedModel
+
+
+@dataclass
+class _Split:
+    """The labels of one training run after the consistency filter, the held-out split and balancing."""
+
+    kept: list[LabelledPair]
+    dropped: int
+    train: list[LabelledPair]
+    held: list[LabelledPair]
+
+
+def _split_labels(cfg: ScorerConfig, examples: Sequence[LabelledPair], seed: int, fraction: float) -> _Split:
+    kept, dropped = consistent_examples(examples)
+    if not kept:
+        raise ValueError("no training labels left after the both-orders consistency filter")
+    train, held = split_heldout(kept, seed, fraction)
+    if cfg.balance_labels:
+        train = balance_labels(train, seed)
+    return _Split(kept, dropped, train, held)
+
+
+def _sft_rows(scorer: RScorer, train: Sequence[LabelledPair]) -> list[dict[str, list[int]]]:
+    """Pre-tokenised rows: the pair prompt + its verdict token, the loss on the verdict token only."""
+    rows = []
+    for ex in train:
+        ids = scorer.pair_input_ids(ex.item, ex.a, ex.b)
+        verdict = scorer.verdict_ids[VERDICTS.index(ex.verdict)]
+        rows.append({"input_ids": [*ids, verdict], "labels": [-100] * len(ids) + [verdict]})
+    return rows
+
+
+def _trainer(
+    cfg: ScorerConfig,
+    loaded: LoadedModel,
+    scorer: RScorer,
+    rows: list[dict[str, list[int]]],
+    out: Path,
+    seed: int,
+    batch_size: int,
+) -> Any:
+    """A trl ``SFTTrainer`` injecting a fresh LoRA adapter into ``loaded.model``."""
+    import datasets
+    import torch
+    from peft import LoraConfig
+    from trl import SFTConfig, SFTTrainer
+
+    from calibrate.models import default_lora_targets
+
+    args = SFTConfig(
+        output_dir=str(out / "trainer"),
+        max_steps=cfg.train_steps,
+        per_device_train_batch_size=min(batch_size, len(rows)),
+        learning_rate=cfg.train_learning_rate,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        save_strategy="no",
+        report_to=[],
+        logging_steps=1,
+        seed=seed,
+        data_seed=seed,
+        use_cpu=loaded.device.type == "cpu",
+        bf16=loaded.dtype == torch.bfloat16 and loaded.device.type == "cuda",
+        max_length=None,
+        gradient_checkpointing=False,
+        dataloader_num_workers=0,
+    )
+    peft_cfg = LoraConfig(
+        r=cfg.train_lora_r,
+        lora_alpha=2 * cfg.train_lora_r,
+        lora_dropout=0.0,
+        target_modules=default_lora_targets(loaded.model),
+        task_type="CAUSAL_LM",
+    )
+    return SFTTrainer(
+        model=loaded.model,
+        args=args,
+        train_dataset=datasets.Dataset.from_list(rows),
+        processing_class=scorer.tokenizer,
+        peft_config=peft_cfg,
+    )
+
+
+def _save(model: Any, out: Path, loaded: LoadedModel) -> None:
+    from calibrate.models import ModelLoadError, save_adapter
+
+    try:
+        save_adapter(model, out, loaded)
+    except ModelLoadError:  # base without local weight files: no srcal_adapter.json
+        model.save_pretrained(str(out), safe_serialization=True)
+
+
+def _summary(
+    cfg: ScorerConfig,
+    n_examples: int,
+    split: _Split,
+    result: Any,
+    losses: list[float],
+    before: dict[str, float | None],
+    after: dict[str, float | None],
+) -> dict[str, Any]:
+    return {
+        "examples": n_examples,
+        "kept": len(split.kept),
+        "dropped_inconsistent": split.dropped,
+        "label_counts": {v: sum(ex.verdict == v for ex in split.kept) for v in VERDICTS},
+        "train": len(split.train),
+        "heldout": len(split.held),
+        "heldout_items": len({ex.item.id for ex in split.held}),
+        "steps": cfg.train_steps,
+        "train_loss": round(float(result.training_loss), 6),
+        "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None,
+        "agreement_before": before["agreement"],
+        "agreement_after": after["agreement"],
+        "heldout_nll_before": before["nll"],
+        "heldout_nll_after": after["nll"],
+    }
+
+
+def train_scorer(
+    cfg: ScorerConfig,
+    examples: Sequence[LabelledPair],
+    out_dir: str | Path,
+    seed: int,
+    heldout_fraction: float = 0.2,
+    device: str = "auto",
+    batch_size: int = 8,
+    loaded: LoadedModel | None = None,
+) -> dict[str, Any]:
+    """LoRA SFT of the R-Scorer on pairwise labels; saves the adapter to ``out_dir`` and returns a summary.
+
+    Starts from ``cfg.backbone`` (``cfg.adapter`` is not applied: a fresh adapter is trained). The summary
+    holds the label counts, the split sizes, the training loss, and held-out agreement and NLL of the label
+    before/after. ``loaded`` reuses an already loaded fp32/bf16 backbone (LoRA is injected into it in place).
+    """
+    from transformers import set_seed
+
+    from calibrate.models import load_model
+
+    started = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    split = _split_labels(cfg, examples, seed, heldout_fraction)
+    set_seed(seed)
+    if loaded is None:
+        loaded = load_model(resolve_backbone(cfg.backbone), dtype=cfg.dtype, device=device)
+    scorer = RScorer(loaded, cfg)
+    before = scorer.evaluate(split.held)
+    trainer = _trainer(cfg, loaded, scorer, _sft_rows(scorer, split.train), out, seed, batch_size)
+    result = trainer.train()
+    model = trainer.model.eval()
+    scorer.set_model(model)
+    after = scorer.evaluate(split.held)
+    _save(model, out, loaded)
+    losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
+    summary = _summary(cfg, len(examples), split, result, losses, before, after)
+    summary |= {"seconds": round(time.perf_counter() - started, 2), "adapter": str(out)}
+    (out / "scorer_train.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
