@@ -140,7 +140,7 @@ def score(
     from benchmarks.configuration import ConfigError, from_mapping
     from benchmarks.fileio import atomic_write_text
     from benchmarks.registry import UnknownNameError
-    from harness.readers import READERS, ReaderConfig
+    from harness.implied_answer import READERS, ReaderConfig
     from harness.rescore import ResponsesFileError, rescore
 
     try:
@@ -194,7 +194,7 @@ def readers() -> None:
     "--cases",
     "cases_dir",
     type=click.Path(exists=True, file_okay=False),
-    help="Directory of hand-written public cases (default: harness/reader_cases; dev set: harness/reader_cases/dev).",
+    help="Directory of hand-written public cases (default: harness/implied_answer/cases; dev set: harness/implied_answer/cases/dev).",
 )
 @click.option("--min-confidence", type=float, default=None, help="`choice` reader: least winner probability.")
 @click.option(
@@ -222,21 +222,10 @@ def readers_validate(
     """Agreement, coverage and confusion of a reader on generated and hand-written cases."""
     from pathlib import Path
 
-    from benchmarks.fileio import atomic_write_text, srcal_home
-    from benchmarks.records import RecordError, read_items
-    from benchmarks.registry import BENCHMARKS, BUILTIN_SUITES, PUBLIC_BENCHMARKS, UnknownNameError
-    from harness.reader_validity import CASES_DIR, generated_cases, public_cases, report_markdown, validate
-    from harness.readers import READERS, ReaderConfig, make_reader
-
-    def names(value: str | None, known: tuple[str, ...]) -> list[str]:
-        if value is None:
-            return list(known)
-        chosen = [] if value == "none" else [v.strip() for v in value.split(",") if v.strip()]
-        for name in chosen:
-            BENCHMARKS.get(name)  # "did you mean" for a misspelt name
-            if name not in known:
-                raise UnknownNameError(f"{name!r} is not one of {', '.join(known)}")
-        return chosen
+    from benchmarks.records import RecordError
+    from benchmarks.registry import UnknownNameError
+    from harness.implied_answer import READERS, ReaderConfig, make_reader
+    from harness.implied_answer.validity import report_markdown, select_cases, validate, write_report
 
     try:
         settings = {"name": reader, **({"backbone": reader_model} if reader_model else {})}
@@ -245,27 +234,15 @@ def readers_validate(
         if choice_scoring is not None:
             settings["choice_scoring"] = choice_scoring
         READERS.get(reader)
-        chosen_suites = names(suites, BUILTIN_SUITES)
-        chosen_public = names(benchmarks, PUBLIC_BENCHMARKS)
-        cases = public_cases(chosen_public, Path(cases_dir) if cases_dir else CASES_DIR)
-        if chosen_suites:
-            directory = Path(data_dir) if data_dir else srcal_home() / "data" / "default"
-            path = directory / f"{split}.jsonl"
-            if not path.is_file():
-                raise RecordError(f"{path}: not found (srcal data build --out {directory})")
-            items = [i for i in read_items(path) if i.suite in chosen_suites]
-            picked = [i for s in chosen_suites for i in [x for x in items if x.suite == s][:per_suite]]
-            cases = generated_cases(picked) + cases
+        cases = select_cases(suites, benchmarks, data_dir, split, per_suite, cases_dir)
         report = validate(make_reader(ReaderConfig(**settings)), cases)
     except (UnknownNameError, RecordError, TypeError, ValueError) as exc:
         _fail(str(exc))
         return
-    table = report_markdown(report)
     if out:
-        atomic_write_text(Path(out) / "report.json", json.dumps(report, indent=1, default=str) + "\n")
-        atomic_write_text(Path(out) / "report.md", table)
+        write_report(report, Path(out))
     click.echo(f"reader: {json.dumps(report['reader'], default=str)}")
-    click.echo(table)
+    click.echo(report_markdown(report))
 
 
 # ----------------------------------------------------------------------------- eval
@@ -317,7 +294,7 @@ def eval_command(
     """Evaluate a model (+ adapter) on benchmarks: samples.jsonl and metrics.json per benchmark."""
     from benchmarks.configuration import ConfigError
     from benchmarks.registry import UnknownNameError
-    from harness.evaluate import EvalError, EvalFailures, eval_config_from, evaluate
+    from harness.evaluate import EvalError, EvalFailures, eval_config_from, evaluate, results_table
 
     try:
         cfg = eval_config_from(
@@ -338,7 +315,7 @@ def eval_command(
     except EvalFailures as exc:
         _fail_evaluations(exc.failures, f"benchmark(s) failed; the others are in {out}")
         return
-    _print_results(results)
+    click.echo(results_table(results))
 
 
 def _fail_evaluations(failures: dict[str, str], what: str) -> None:
@@ -346,25 +323,6 @@ def _fail_evaluations(failures: dict[str, str], what: str) -> None:
     for name, message in failures.items():
         click.echo(f"{name}: {message}", err=True)
     _fail(f"{len(failures)} {what}")
-
-
-def _cell(metrics: dict, key: str) -> str:
-    """``value [lo,hi]`` of one metric, ``-`` where it is undefined."""
-    value = metrics.get(key)
-    if value is None:
-        return "-"
-    lo, hi = metrics.get("ci95", {}).get(key, (None, None))
-    return f"{value:.3f}" + (f" [{lo:.2f},{hi:.2f}]" if lo is not None else "")
-
-
-def _print_results(results: dict) -> None:
-    head = f"{'benchmark':14s} {'n':>5s} {'accuracy':>18s} {'consistency':>18s} {'coverage':>8s} {'parse fail':>10s}"
-    click.echo(head)
-    for name, m in results.items():
-        click.echo(
-            f"{name:14s} {m['n']:5d} {_cell(m, 'accuracy'):>18s} {_cell(m, 'consistency_rate'):>18s} "
-            f"{_cell(m, 'consistency_coverage'):>8s} {_cell(m, 'parse_failure_rate'):>10s}"
-        )
 
 
 # ------------------------------------------------------------------------------ run
@@ -398,7 +356,7 @@ def run_command(
 
     from benchmarks.configuration import ConfigError
     from benchmarks.registry import UnknownNameError
-    from harness.evaluate import EvalFailures
+    from harness.evaluate import EvalFailures, results_table
     from harness.run import Run, load_run
 
     try:
@@ -423,7 +381,7 @@ def run_command(
         return
     for name, results in result["results"].items():
         click.echo(f"\n== {name}")
-        _print_results(results)
+        click.echo(results_table(results))
 
 
 # ---------------------------------------------------------------------- leaderboard
@@ -510,18 +468,12 @@ def calibrate(
     overrides: tuple,
 ) -> None:
     """Run Self-Rationale Calibration: RFT, then K iterations of candidates -> R-Scorer -> curation -> DPO."""
-    import time
-
     from benchmarks.configuration import ConfigError
     from benchmarks.registry import UnknownNameError
     from calibrate.config import load_run_config
     from calibrate.loop import Calibration
 
-    started = time.perf_counter()
-
-    def say(message: str) -> None:
-        click.echo(f"[{time.perf_counter() - started:7.1f}s] {message}")
-
+    say = _say()
     try:
         if not preset and not config_file:
             raise ConfigError("give --preset NAME and/or --config FILE")
@@ -604,30 +556,23 @@ def zoo() -> None:
 @click.option("--force", is_flag=True, help="Rebuild even if an up-to-date build exists.")
 def zoo_build(name: str, out: str | None, data_dir: str | None, seed: int, force: bool) -> None:
     """Build a zoo model (cached: a second build with the same recipe is a no-op)."""
-    import time
-
     from benchmarks.fileio import srcal_home
 
-    started = time.perf_counter()
-
-    def say(message: str) -> None:
-        click.echo(f"[{time.perf_counter() - started:7.1f}s] {message}")
-
+    say = _say()
     if name == "srcal-micro":
         from calibrate.zoo.srcal_micro import build_srcal_micro
 
         path = build_srcal_micro(out or srcal_home() / "zoo" / name, seed=seed)
     else:
         from calibrate.zoo.parts import PartsMissingError
-        from calibrate.zoo.srcal_tiny import TinyRecipe, build_srcal_tiny
+        from calibrate.zoo.srcal_tiny import RECIPE_FILE, TinyRecipe, accuracy_table, build_srcal_tiny
 
         try:
             path = build_srcal_tiny(out, data_dir, TinyRecipe(seed=seed), progress=say, force=force)
         except PartsMissingError as exc:
             _fail(str(exc))
             return
-        card = (path / "README.md").read_text()
-        click.echo(card[card.index("## Accuracy") :].split("\n## ")[0])
+        click.echo(accuracy_table(json.loads((path / RECIPE_FILE).read_text())["evaluation"]))
     say(f"{name}: {path}")
 
 

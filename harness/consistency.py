@@ -2,7 +2,7 @@
 
 Per sample (added to a scored row):
     ``implied_answer``   the answer the rationale alone supports (a reader's, see
-                         :mod:`harness.readers`), ``implied_status`` its status;
+                         :mod:`harness.implied_answer`), ``implied_status`` its status;
     ``consistent``       ``implied_answer`` equals ``final_answer`` under the benchmark's
                          own matching rule (``BenchmarkSpec.same_answer``: the final answer
                          takes the gold's place; the gold never enters); ``None`` when either
@@ -17,7 +17,7 @@ from typing import Any
 
 from benchmarks.scoring import FAILED_STATUSES
 from benchmarks.spec import BenchmarkSpec, EvalDoc
-from harness.readers import ImpliedAnswer, ReadQuery
+from harness.implied_answer import ImpliedAnswer, ReadQuery
 
 
 def read_query(doc: EvalDoc, row: dict[str, Any] | str) -> ReadQuery:

@@ -31,7 +31,7 @@ from typing import Any
 from benchmarks.fileio import atomic_write_json, sha256_file, srcal_home
 from benchmarks.registry import BENCHMARKS, BUILTIN_SUITES
 from benchmarks.spec import BenchmarkSpec, EvalDoc
-from harness.readers import ReaderConfig
+from harness.implied_answer import ReaderConfig
 
 METRICS_VERSION = 2  # 2: claim_coverage, no_claim_responses
 ENGINES = ("native", "lmms-eval")
@@ -232,7 +232,7 @@ class Evaluation:
     @property
     def reader(self) -> Any:
         if self._reader is None:
-            from harness.readers import make_reader
+            from harness.implied_answer import make_reader
 
             self._reader = make_reader(self.cfg.reader)
         return self._reader
@@ -453,7 +453,7 @@ class Evaluation:
     ) -> dict[str, Any]:
         from benchmarks.metrics import consistency_metrics
         from calibrate.artifacts import cuda_peak_gib, versions
-        from harness.reader_validity import measured_validity
+        from harness.implied_answer.validity import measured_validity
 
         metrics = consistency_metrics(rows, self.cfg.bootstrap_samples, self.cfg.seed)
         official = json_safe(spec.aggregate(rows))
@@ -537,7 +537,7 @@ def eval_config_from(
     reader_cfg = from_mapping(ReaderConfig, reader_data, "eval: reader")
     cfg = from_mapping(EvalConfig, data, "eval")
     cfg.reader = reader_cfg
-    from harness.readers import READERS
+    from harness.implied_answer import READERS
 
     READERS.get(cfg.reader.name)
     for name in cfg.benchmarks:
@@ -556,3 +556,25 @@ def json_safe(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [json_safe(v) for v in obj]
     return obj
+
+
+def _cell(metrics: dict[str, Any], key: str) -> str:
+    """``value [lo,hi]`` of one metric, ``-`` where it is undefined."""
+    value = metrics.get(key)
+    if value is None:
+        return "-"
+    lo, hi = metrics.get("ci95", {}).get(key, (None, None))
+    return f"{value:.3f}" + (f" [{lo:.2f},{hi:.2f}]" if lo is not None else "")
+
+
+def results_table(results: dict[str, dict[str, Any]]) -> str:
+    """A plain-text table of accuracy, consistency, coverage and parse failures per benchmark."""
+    lines = [
+        f"{'benchmark':14s} {'n':>5s} {'accuracy':>18s} {'consistency':>18s} {'coverage':>8s} {'parse fail':>10s}"
+    ]
+    for name, m in results.items():
+        lines.append(
+            f"{name:14s} {m['n']:5d} {_cell(m, 'accuracy'):>18s} {_cell(m, 'consistency_rate'):>18s} "
+            f"{_cell(m, 'consistency_coverage'):>8s} {_cell(m, 'parse_failure_rate'):>10s}"
+        )
+    return "\n".join(lines)

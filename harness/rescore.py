@@ -140,7 +140,7 @@ def rescore(
 ) -> RescoreResult:
     """Score every response in ``path`` with ``benchmark``'s parser and official rule.
 
-    With ``consistency``, ``reader`` (a :mod:`harness.readers` reader or ``ReaderConfig``)
+    With ``consistency``, ``reader`` (a :mod:`harness.implied_answer` reader or ``ReaderConfig``)
     names the answer each rationale implies, and the summary adds the consistency metrics.
     """
     from benchmarks.registry import BENCHMARKS
@@ -166,7 +166,7 @@ def rescore(
     if consistency:
         from benchmarks.metrics import consistency_metrics
         from harness.consistency import consistency_fields, read_query
-        from harness.readers import ReaderConfig, make_reader
+        from harness.implied_answer import ReaderConfig, make_reader
 
         if reader is None:
             reader = ReaderConfig()
@@ -175,7 +175,7 @@ def rescore(
         implied = reader.read([read_query(d, r) for d, r in zip(docs, rows)])
         for row, doc, imp in zip(rows, docs, implied):
             row.update(consistency_fields(spec, doc, row, imp))
-        from harness.reader_validity import measured_validity
+        from harness.implied_answer.validity import measured_validity
 
         summary = {
             **summary,

@@ -11,15 +11,10 @@ import pytest
 
 from benchmarks.records import read_items
 from benchmarks.registry import BENCHMARKS
-from harness.reader_validity import generated_cases, negate, public_cases, validate
-from harness.readers import (
-    ChoiceReader,
-    ConclusionReader,
-    ReaderConfig,
-    ReadQuery,
-    choice_candidates,
-    continuation_logprobs,
-)
+from harness.implied_answer import ReaderConfig, ReadQuery
+from harness.implied_answer.choice import ChoiceReader, choice_candidates, continuation_logprobs
+from harness.implied_answer.conclusion import ConclusionReader
+from harness.implied_answer.validity import generated_cases, negate, public_cases, validate
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ from benchmarks.metrics import consistency_metrics
 from benchmarks.records import read_items
 from benchmarks.registry import BENCHMARKS
 from harness.consistency import consistency_fields, read_query
-from harness.readers import ConclusionReader, ReaderConfig, ReadQuery
+from harness.implied_answer import ReaderConfig, ReadQuery
+from harness.implied_answer.conclusion import ConclusionReader
 from harness.rescore import ResponsesFileError, rescore
 
 MC = ["8", "9", "3", "0"]
@@ -229,7 +230,7 @@ class TestScoreConsistency:
 
 
 def test_lm_reader_reads_and_caches(tmp_path: Path) -> None:
-    from harness.readers import LMReader
+    from harness.implied_answer.lm import LMReader
 
     reader = LMReader(ReaderConfig(backbone="srcal-micro-lm", cache_dir=str(tmp_path)))
     queries = [

@@ -22,7 +22,7 @@ from benchmarks.records import LETTERS, read_items
 from benchmarks.registry import BENCHMARKS, BUILTIN_SUITES, PUBLIC_BENCHMARKS
 from benchmarks.spec import EvalDoc
 from harness.consistency import consistency_fields
-from harness.readers import ImpliedAnswer
+from harness.implied_answer import ImpliedAnswer
 from harness.rescore import rescore
 from tests.test_public_benchmarks import FIXTURE_FILE, FIXTURES
 
@@ -134,7 +134,7 @@ def test_score_without_image_fields(
     name: str, with_consistency: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`srcal score` needs no image: response files in the real schema without any image field."""
-    from harness.readers import ReaderConfig
+    from harness.implied_answer import ReaderConfig
 
     docs = without_images(name)
     lines = []

@@ -101,7 +101,7 @@ class TestLmmsEval:
         assert run["results"]["parse_failure,none"] == pytest.approx(ours["parse_failure_rate"])
 
         # srcal reads lmms-eval's own samples log back (documents joined by doc_id) with consistency.
-        from harness.readers import ReaderConfig
+        from harness.implied_answer import ReaderConfig
         from harness.rescore import rescore
 
         audit = rescore(

@@ -92,8 +92,6 @@ def build_srcal_tiny(
 ) -> Path:
     """Build srcal-tiny into ``out`` (default ``$SRCAL_HOME/zoo/srcal-tiny``); returns the directory."""
     from benchmarks.build import build_dataset, load_data_config
-    from calibrate.zoo.parts import smollm2_dir, smollm2_gguf
-    from calibrate.zoo.vision_tower import lite0_weights_path
 
     recipe = recipe or TinyRecipe()
     say = progress or (lambda _m: None)
@@ -102,13 +100,7 @@ def build_srcal_tiny(
     started = time.perf_counter()
 
     manifest = build_dataset(load_data_config(recipe.data_preset), data_dir, progress=say)
-    cache_key = {
-        "recipe": recipe.key(),
-        "base_split_sha256": manifest["splits"]["base"]["sha256"],
-        "test_split_sha256": manifest["splits"]["test"]["sha256"],
-        "smollm2_gguf": smollm2_gguf().name,
-        "lite0_weights": lite0_weights_path().name,
-    }
+    cache_key = _cache_key(recipe, manifest)
     record_path = out / RECIPE_FILE
     if (
         not force
@@ -126,43 +118,7 @@ def build_srcal_tiny(
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
     try:
-        timings: dict[str, float] = {}
-        t0 = time.perf_counter()
-        say("assembling EfficientNet-Lite0 + projector + SmolLM2-135M-Instruct")
-        model, processor = assemble_tiny(smollm2_dir(), recipe)
-        timings["assemble_s"] = round(time.perf_counter() - t0, 1)
-
-        base_items = _read_split(data_dir, "base")
-        t0 = time.perf_counter()
-        say(f"stage 1: projector alignment, {recipe.align_steps} steps")
-        align = _train_stage(model, processor, base_items, data_dir, recipe, stage="align")
-        timings["align_s"] = round(time.perf_counter() - t0, 1)
-
-        t0 = time.perf_counter()
-        say(
-            f"stage 2: short-answer instruction tune (LoRA r={recipe.lora_r}, top {recipe.lora_top_layers} layers), "
-            f"{recipe.tune_steps} steps"
-        )
-        model, tune = _train_stage(model, processor, base_items, data_dir, recipe, stage="tune")
-        timings["tune_s"] = round(time.perf_counter() - t0, 1)
-
-        t0 = time.perf_counter()
-        say(f"evaluating on the built-in test suites ({recipe.eval_per_suite} items each)")
-        evaluation = evaluate_short_answers(model, processor, data_dir, recipe, manifest, say)
-        timings["eval_s"] = round(time.perf_counter() - t0, 1)
-        timings["total_s"] = round(time.perf_counter() - started, 1)
-
-        model.save_pretrained(stage)
-        processor.save_pretrained(stage)
-        record = {
-            "name": NAME,
-            "cache_key": cache_key,
-            "recipe": asdict(recipe),
-            "data": {"dir": str(data_dir), "base_sha256": cache_key["base_split_sha256"]},
-            "training": {"align": align, "tune": tune},
-            "evaluation": evaluation,
-            "timings": timings,
-        }
+        record = _train(stage, recipe, data_dir, manifest, cache_key, say, started)
         atomic_write_json(stage / RECIPE_FILE, record)
         (stage / "README.md").write_text(model_card(record))
         shutil.rmtree(out, ignore_errors=True)
@@ -172,6 +128,72 @@ def build_srcal_tiny(
         shutil.rmtree(stage, ignore_errors=True)
     say(f"built {out} in {time.perf_counter() - started:.0f} s")
     return out
+
+
+def _cache_key(recipe: TinyRecipe, manifest: dict[str, Any]) -> dict[str, Any]:
+    """What a cached build must match: recipe, data splits, the parts' file names."""
+    from calibrate.zoo.parts import smollm2_gguf
+    from calibrate.zoo.vision_tower import lite0_weights_path
+
+    return {
+        "recipe": recipe.key(),
+        "base_split_sha256": manifest["splits"]["base"]["sha256"],
+        "test_split_sha256": manifest["splits"]["test"]["sha256"],
+        "smollm2_gguf": smollm2_gguf().name,
+        "lite0_weights": lite0_weights_path().name,
+    }
+
+
+def _train(
+    stage: Path,
+    recipe: TinyRecipe,
+    data_dir: Path,
+    manifest: dict[str, Any],
+    cache_key: dict[str, Any],
+    say: Progress,
+    started: float,
+) -> dict[str, Any]:
+    """Assemble, align, tune and evaluate; save model and processor to ``stage``; the build record."""
+    from calibrate.zoo.parts import smollm2_dir
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    say("assembling EfficientNet-Lite0 + projector + SmolLM2-135M-Instruct")
+    model, processor = assemble_tiny(smollm2_dir(), recipe)
+    timings["assemble_s"] = round(time.perf_counter() - t0, 1)
+
+    base_items = _read_split(data_dir, "base")
+    t0 = time.perf_counter()
+    say(f"stage 1: projector alignment, {recipe.align_steps} steps")
+    align = _train_stage(model, processor, base_items, data_dir, recipe, stage="align")
+    timings["align_s"] = round(time.perf_counter() - t0, 1)
+
+    t0 = time.perf_counter()
+    say(
+        f"stage 2: short-answer instruction tune (LoRA r={recipe.lora_r}, top {recipe.lora_top_layers} layers), "
+        f"{recipe.tune_steps} steps"
+    )
+    model, tune = _train_stage(model, processor, base_items, data_dir, recipe, stage="tune")
+    timings["tune_s"] = round(time.perf_counter() - t0, 1)
+
+    t0 = time.perf_counter()
+    say(f"evaluating on the built-in test suites ({recipe.eval_per_suite} items each)")
+    evaluation = evaluate_short_answers(model, processor, data_dir, recipe, manifest, say)
+    timings["eval_s"] = round(time.perf_counter() - t0, 1)
+    timings["total_s"] = round(time.perf_counter() - started, 1)
+
+    model.save_pretrained(stage)
+    processor.save_pretrained(stage)
+    record = {
+        "name": NAME,
+        "cache_key": cache_key,
+        "recipe": asdict(recipe),
+        "data": {"dir": str(data_dir), "base_sha256": cache_key["base_split_sha256"]},
+        "training": {"align": align, "tune": tune},
+        "evaluation": evaluation,
+        "timings": timings,
+    }
+    return record
 
 
 # ----------------------------------------------------------------------------- assembly
@@ -412,17 +434,22 @@ def model_card(record: dict[str, Any]) -> str:
         lines.append(
             f"| {stage} | {info['steps']} | {info['first_logged_loss']:.3f} | {info['last_logged_loss']:.3f} | {info['seconds']} |"
         )
-    lines += [
-        "",
+    lines += ["", accuracy_table(record["evaluation"])]
+    lines += ["", "## Timings (s)", "", *[f"- {k}: {v}" for k, v in record["timings"].items()], ""]
+    return "\n".join(lines)
+
+
+def accuracy_table(evaluation: dict[str, Any]) -> str:
+    """The card's accuracy section (markdown) from a build record's ``evaluation``."""
+    lines = [
         "## Accuracy on the built-in test suites (greedy, short-answer prompt)",
         "",
         "| suite | category | n | accuracy | majority-answer baseline | parse failures |",
         "|---|---|---|---|---|---|",
     ]
-    for suite, info in record["evaluation"].items():
+    for suite, info in evaluation.items():
         lines.append(
             f"| {suite} | {info['category']} | {info['n']} | {info['accuracy']:.3f} | "
             f"{info['majority_baseline']:.3f} | {info['parse_failure_rate']:.3f} |"
         )
-    lines += ["", "## Timings (s)", "", *[f"- {k}: {v}" for k, v in record["timings"].items()], ""]
     return "\n".join(lines)

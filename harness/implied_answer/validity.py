@@ -12,7 +12,7 @@ Two sources of cases, each a response to one benchmark document with a construct
     that names the answer, else the first words of the first): it implies nothing decisive;
   each decisive rationale is paired with a final answer equal to its implied answer (consistent)
   and with another (inconsistent); a cut one with the gold answer (undecided).
-* **hand-written, in the record schema of each public benchmark** (``harness/reader_cases/``),
+* **hand-written, in the record schema of each public benchmark** (``harness/implied_answer/cases/``),
   with yes/no, letters, option texts, numbers, units, percentages and free text.
 
 Figures per suite / benchmark (:func:`validate`): on cases with a decisive label,
@@ -35,7 +35,7 @@ from typing import Any
 
 from benchmarks.records import LETTERS, BenchmarkItem
 
-CASES_DIR = Path(__file__).parent / "reader_cases"
+CASES_DIR = Path(__file__).parent / "cases"
 MEASURED = CASES_DIR / "measured" / "validity.json"
 """Pooled validity figures per reader, as measured by ``srcal readers validate`` (docs/metrics.md)."""
 VARIANTS = ("gold", "altered", "cut", "hand")
@@ -227,7 +227,7 @@ def generated_cases(items: Iterable[BenchmarkItem], seed: int = 0) -> list[Valid
 
 
 def public_cases(benchmarks: Sequence[str] | None = None, directory: Path = CASES_DIR) -> list[ValidityCase]:
-    """The hand-written cases in each public benchmark's record schema (``harness/reader_cases``)."""
+    """The hand-written cases in each public benchmark's record schema (``harness/implied_answer/cases``)."""
     from benchmarks.records import RecordError
 
     out: list[ValidityCase] = []
@@ -251,6 +251,54 @@ def public_cases(benchmarks: Sequence[str] | None = None, directory: Path = CASE
                 )
             )
     return out
+
+
+def _names(value: str | None, known: tuple[str, ...]) -> list[str]:
+    """A comma-separated choice among ``known`` (None: all; "none": none); misspelt names get "did you mean"."""
+    from benchmarks.registry import BENCHMARKS, UnknownNameError
+
+    if value is None:
+        return list(known)
+    chosen = [] if value == "none" else [v.strip() for v in value.split(",") if v.strip()]
+    for name in chosen:
+        BENCHMARKS.get(name)
+        if name not in known:
+            raise UnknownNameError(f"{name!r} is not one of {', '.join(known)}")
+    return chosen
+
+
+def select_cases(
+    suites: str | None = None,
+    benchmarks: str | None = None,
+    data_dir: str | Path | None = None,
+    split: str = "test",
+    per_suite: int = 40,
+    cases_dir: str | Path | None = None,
+) -> list[ValidityCase]:
+    """Generated cases (the first ``per_suite`` items of each chosen suite's ``split``) + public cases."""
+    from benchmarks.fileio import srcal_home
+    from benchmarks.records import RecordError, read_items
+    from benchmarks.registry import BUILTIN_SUITES, PUBLIC_BENCHMARKS
+
+    chosen_suites = _names(suites, BUILTIN_SUITES)
+    cases = public_cases(_names(benchmarks, PUBLIC_BENCHMARKS), Path(cases_dir) if cases_dir else CASES_DIR)
+    if not chosen_suites:
+        return cases
+    directory = Path(data_dir) if data_dir else srcal_home() / "data" / "default"
+    path = directory / f"{split}.jsonl"
+    if not path.is_file():
+        raise RecordError(f"{path}: not found (srcal data build --out {directory})")
+    items = [i for i in read_items(path) if i.suite in chosen_suites]
+    picked = [i for s in chosen_suites for i in [x for x in items if x.suite == s][:per_suite]]
+    return generated_cases(picked) + cases
+
+
+def write_report(report: dict[str, Any], out: Path) -> None:
+    """``out/report.json`` (every case) and ``out/report.md`` (the table), atomically."""
+    from benchmarks.fileio import atomic_write_text
+
+    atomic_write_text(out / "report.json", json.dumps(report, indent=1, default=str) + "\n")
+    atomic_write_text(out / "report.md", report_markdown(report))
 
 
 # ----------------------------------------------------------------------------- measuring a reader
