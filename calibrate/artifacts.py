@@ -6,6 +6,11 @@ only when its manifest matches the current config and inputs *and* its outputs s
 hash to what the manifest says; anything else is recomputed. Per-item stages append
 one JSON line per finished item to an :class:`ItemLog` (flushed and fsynced), so an
 interrupted stage resumes at the first missing item; a torn last line is discarded.
+
+A stage's entry point (a :class:`Stage`: one class per stage, in the stage's module) names its
+manifest, its config and inputs, and runs it; later stages see its main output as an
+:class:`Artifact`. Per-item stages shard items across the ranks of a distributed launch into
+``<stem>.rank<r>.jsonl`` logs that :func:`merge_shards` joins.
 """
 
 from __future__ import annotations
@@ -17,12 +22,49 @@ import platform
 import shutil
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
-from benchmarks.fileio import atomic_write_json, sha256_file
+from benchmarks.fileio import atomic_write_json, atomic_write_text, sha256_file
 
 MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A finished stage's output as later stages see it: where it lives and the hash its manifest recorded."""
+
+    path: Path
+    hash: str
+
+
+class Stage(Protocol):
+    """One stage's entry point, run under its manifest by the driver (`calibrate.loop.Calibration`).
+
+    It is built from typed inputs (its config section, paths, items, upstream artifacts) and owns
+    reading its inputs, writing its outputs (atomically; per-item files through `ItemLog`) and, under
+    a distributed launch, its sharding across ranks.
+    """
+
+    name: ClassVar[str]
+    """The manifest name: ``<dir>/<name>.manifest.json`` (one of `calibrate.loop.STAGES`)."""
+    output: ClassVar[str]
+    """The output later stages read, relative to the stage directory."""
+    mode: ClassVar[str]
+    """Who runs `run` under a distributed launch: ``main`` (rank 0; the others wait) or ``all``."""
+
+    def config(self) -> Any:
+        """The config the stage hash covers (less `calibrate.config.RESULT_NEUTRAL_FIELDS`)."""
+        ...
+
+    def inputs(self) -> dict[str, str]:
+        """Hashes of the inputs (upstream outputs, pools) the manifest must match."""
+        ...
+
+    def run(self) -> tuple[list[str], dict[str, Any]]:
+        """Compute the outputs; returns their names (relative to the stage directory) and a summary."""
+        ...
 
 
 def config_hash(config: Any) -> str:
@@ -174,6 +216,11 @@ def _maybe_crash(path: Path, count: int) -> None:
         os._exit(137)
 
 
+def jsonl_line(record: dict[str, Any]) -> str:
+    """One record as a line of a per-item JSONL file (the one encoding of every stage file)."""
+    return json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n"
+
+
 class ItemLog:
     """An append-only JSONL file of per-item records keyed by ``item_id``.
 
@@ -216,7 +263,7 @@ class ItemLog:
         lines = []
         for record in records:
             self.records[str(record[self.key])] = record
-            lines.append(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+            lines.append(jsonl_line(record))
         if not lines:
             return
         with open(self.path, "a", encoding="utf-8") as handle:
@@ -229,9 +276,39 @@ class ItemLog:
         """The records of ``item_ids`` in that order (those present)."""
         return [self.records[i] for i in item_ids if i in self.records]
 
+    @classmethod
+    def replace(cls, path: str | Path, records: Iterable[dict[str, Any]], key: str = "item_id") -> ItemLog:
+        """Write ``records`` as the whole file, atomically (a stage that writes its output in one go)."""
+        atomic_write_text(path, "".join(jsonl_line(r) for r in records))
+        return cls(path, key)
+
     def rewrite_ordered(self, item_ids: Iterable[str]) -> None:
         """Rewrite the file in ``item_ids`` order (makes resumed and uninterrupted files byte-identical)."""
-        from benchmarks.fileio import atomic_write_text
+        atomic_write_text(self.path, "".join(jsonl_line(r) for r in self.ordered(item_ids)))
 
-        lines = [json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in self.ordered(item_ids)]
-        atomic_write_text(self.path, "".join(lines))
+
+def shard_path(path: str | Path, rank: int) -> Path:
+    """Rank ``rank``'s log of the per-item file ``path`` under a distributed launch: ``<stem>.rank<r>.jsonl``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.rank{rank}{path.suffix}")
+
+
+def merge_shards(path: str | Path, item_ids: list[str]) -> list[dict[str, Any]]:
+    """Join the ranks' `shard_path` logs into ``path`` (item order; rank 0 writes, every rank waits).
+
+    Returns the merged records of ``item_ids`` in that order, on every rank.
+    """
+    from calibrate.checkpoints import is_main_process, wait_for_everyone
+
+    path = Path(path)
+    wait_for_everyone()
+    if is_main_process():
+        records: dict[str, dict[str, Any]] = {}
+        shards = sorted(path.parent.glob(f"{path.stem}.rank*{path.suffix}"))
+        for shard in shards:
+            records.update(ItemLog(shard).records)
+        atomic_write_text(path, "".join(jsonl_line(records[i]) for i in item_ids if i in records))
+        for shard in shards:
+            shard.unlink()
+    wait_for_everyone()
+    return ItemLog(path).ordered(item_ids)

@@ -1,8 +1,11 @@
 """Alignment baselines run by the same driver on the same data (see ``calibrate.loop``).
 
+A baseline differs from SRC in its candidate scorer (stage 3, verdicts; `calibrate.verdicts.SCORERS`):
+its entry here writes ``direct`` `CandidateScores` that the same curation turns into pairs.
+
 - ``sft-only``: iteration 0 (rationale fine-tuning) alone.
-- ``outcome-dpo``: pairs chosen by answer correctness only (``curation.outcome_scores``).
-- ``csr-style``: CSR's self-reward (Zhou et al., 2024), adapted to our encoder: a
+- ``outcome-dpo``: pairs chosen by answer correctness only (`OutcomeCorrectness`, `outcome_scores`).
+- ``csr-style`` (`SelfReward`): CSR's self-reward (Zhou et al., 2024), adapted to our encoder: a
   candidate's reward mixes the policy's own sequence likelihood with an image-relevance
   term. CSR measures relevance with CLIP similarity; our vision tower has no text tower,
   so relevance is how much the image raises the response's likelihood:
@@ -12,11 +15,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmarks.records import BenchmarkItem
-from calibrate.records import CandidateSet
+from calibrate.artifacts import ItemLog
+from calibrate.records import CandidateScores, CandidateSet, write_records
+from calibrate.verdicts import CandidateScorer
 
 CSR_ALPHA = 0.5
 
@@ -53,34 +59,88 @@ def response_logprobs(policy: Any, image: Any, prompt: str, responses: list[str]
     return (sums / mask.sum(-1).clamp(min=1)).tolist()
 
 
-def csr_scores(
+def self_rewards(
     policy: Any,
-    items: list[BenchmarkItem],
-    candidate_sets: list[CandidateSet],
+    item: BenchmarkItem,
+    candidate_set: CandidateSet,
     data_dir: Path,
     prompt_style: str = "bare",
     alpha: float = CSR_ALPHA,
-) -> dict[str, dict[str, float]]:
-    """item_id -> candidate_id (str) -> CSR-style self-reward."""
+) -> dict[str, float]:
+    """candidate_id (str) -> CSR-style self-reward of each of ``item``'s candidates."""
     from PIL import Image
 
     from benchmarks.prompts import build_prompt
 
-    by_id = {i.id: i for i in items}
-    out: dict[str, dict[str, float]] = {}
-    for cs in candidate_sets:
-        if not cs.candidates:
-            continue
-        item = by_id[cs.item_id]
-        with Image.open(data_dir / item.image) as opened:
-            image = opened.convert("RGB")
-        blank = Image.new("RGB", image.size, (128, 128, 128))
-        prompt = build_prompt(item.question, item.choices, style=prompt_style)
-        texts = [c.text for c in cs.candidates]
-        with_image = response_logprobs(policy, image, prompt, texts)
-        without = response_logprobs(policy, blank, prompt, texts)
-        out[cs.item_id] = {
-            str(c.candidate_id): round(alpha * w + (1 - alpha) * (w - b), 6)
-            for c, w, b in zip(cs.candidates, with_image, without)
-        }
-    return out
+    with Image.open(data_dir / item.image) as opened:
+        image = opened.convert("RGB")
+    blank = Image.new("RGB", image.size, (128, 128, 128))
+    prompt = build_prompt(item.question, item.choices, style=prompt_style)
+    texts = [c.text for c in candidate_set.candidates]
+    with_image = response_logprobs(policy, image, prompt, texts)
+    without = response_logprobs(policy, blank, prompt, texts)
+    return {
+        str(c.candidate_id): round(alpha * w + (1 - alpha) * (w - b), 6)
+        for c, w, b in zip(candidate_set.candidates, with_image, without)
+    }
+
+
+class SelfReward(CandidateScorer):
+    """``csr-style``'s candidate scorer: the policy's self-reward of each candidate (`self_rewards`)."""
+
+    method = "csr-style"
+
+    def config(self) -> dict[str, Any]:
+        return {"alpha": CSR_ALPHA, "prompt_style": self.job.cfg.candidates.prompt_style}
+
+    def inputs(self) -> dict[str, str]:
+        return {"policy": self.job.policy.hash}
+
+    def score(self, items: Sequence[BenchmarkItem], out: Path) -> dict[str, Any]:
+        from calibrate.models import load_model
+
+        sets = {cs.item_id: cs for cs in self.job.candidate_sets}
+        log = ItemLog(out)
+        pending = [item for item in items if item.id in sets and item.id not in log]
+        if pending:
+            policy = load_model(str(self.job.policy.path), dtype=self.job.cfg.model.dtype)
+        for item in pending:
+            cs = sets[item.id]
+            scores = (
+                self_rewards(policy, item, cs, self.job.data_dir, self.job.cfg.candidates.prompt_style)
+                if cs.candidates
+                else {}
+            )
+            log.append([CandidateScores(item.id, self.method, "direct", scores=scores).to_dict()])
+        scored = [item.id for item in items if item.id in sets]
+        log.rewrite_ordered(scored)
+        return {"items": len(scored), "new_items": len(pending)}
+
+
+def outcome_scores(candidate_set: CandidateSet) -> dict[int, float]:
+    """The outcome-only baseline: 1 for a correct answer, 0 otherwise (no rationale judged)."""
+    return {c.candidate_id: 1.0 if c.correct else 0.0 for c in candidate_set.candidates}
+
+
+class OutcomeCorrectness(CandidateScorer):
+    """``outcome-dpo``'s candidate scorer: each candidate's answer correctness (`outcome_scores`)."""
+
+    method = "outcome-dpo"
+
+    def config(self) -> dict[str, Any]:
+        return {"scores": "answer correctness"}
+
+    def score(self, items: Sequence[BenchmarkItem], out: Path) -> dict[str, Any]:
+        sets = {cs.item_id: cs for cs in self.job.candidate_sets}
+        records = [
+            CandidateScores(
+                item.id,
+                self.method,
+                "direct",
+                scores={str(i): s for i, s in outcome_scores(sets[item.id]).items()},
+            )
+            for item in items
+            if item.id in sets
+        ]
+        write_records(out, records)
+        return {"items": len(records)}

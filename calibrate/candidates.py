@@ -35,6 +35,9 @@ fully logged batches, regenerates partially logged ones (appending only the miss
 finally rewrites the file in item order, so an interrupted-and-resumed run's file is byte-identical
 to an uninterrupted one. With ``world_size > 1`` a rank handles the batches ``b % world_size == rank``
 and writes its own file (the caller merges the shards).
+
+The stage's entry point is :class:`CandidateStage` (loads the policy, shards across the ranks of a
+distributed launch and merges their logs).
 """
 
 from __future__ import annotations
@@ -43,15 +46,15 @@ import random
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from benchmarks.parsing import STATUS_INVALID, STATUS_NO_MARKER, parse_response
 from benchmarks.prompts import build_prompt
 from benchmarks.records import BenchmarkItem
 from benchmarks.scoring import answers_match
-from calibrate.artifacts import ItemLog
+from calibrate.artifacts import Artifact, ItemLog, merge_shards, shard_path
 from calibrate.config import CandidateConfig
 from calibrate.generation import chat_prompt, load_rgb
 from calibrate.records import Candidate, CandidateSet
@@ -624,3 +627,61 @@ def summarize(records: Sequence[CandidateSet]) -> dict[str, Any]:
         "parse_failure_rate": round(failed / len(candidates), 4) if candidates else 0.0,
         "correct_rate": round(sum(gold) / len(gold), 4) if gold else 0.0,
     }
+
+
+@dataclass
+class CandidateStage:
+    """Stage 2's entry point: ``policy``'s candidate sets of ``items`` into ``directory/candidates.jsonl``.
+
+    Under a distributed launch batch ``b`` goes to rank ``b % world_size`` and is seeded from
+    ``(seed, b)``; each rank logs to its `shard_path` and the merged file equals a single process's.
+    """
+
+    cfg: CandidateConfig
+    policy: Artifact
+    """The checkpoint that answers (``iter_{k-1}/model``)."""
+    items: list[BenchmarkItem]
+    pool_hash: str
+    """Hash of the pool the items come from (``calib``)."""
+    data_dir: Path
+    directory: Path
+    """The iteration's directory (``iter_k``)."""
+    seed: int
+    dtype: str = "auto"
+    progress: Progress | None = None
+
+    name: ClassVar[str] = "candidates"
+    output: ClassVar[str] = "candidates.jsonl"
+    mode: ClassVar[str] = "all"
+
+    def config(self) -> dict[str, Any]:
+        return asdict(self.cfg)
+
+    def inputs(self) -> dict[str, str]:
+        return {"policy": self.policy.hash, "calib_pool": self.pool_hash}
+
+    def run(self) -> tuple[list[str], dict[str, Any]]:
+        from calibrate.checkpoints import rank, world_size
+        from calibrate.models import load_model
+
+        out = self.directory / self.output
+        policy = load_model(str(self.policy.path), dtype=self.dtype)
+        if world_size() == 1:
+            summary = generate_candidates(
+                policy, self.items, self.data_dir, self.cfg, out, self.seed, progress=self.progress
+            )
+            return [self.output], summary
+        generate_candidates(
+            policy,
+            self.items,
+            self.data_dir,
+            self.cfg,
+            shard_path(out, rank()),
+            self.seed,
+            progress=self.progress,
+            rank=rank(),
+            world_size=world_size(),
+        )
+        merged = merge_shards(out, [item.id for item in self.items])
+        summary = summarize([CandidateSet.from_dict(r) for r in merged])
+        return [self.output], {**summary, "processes": world_size()}

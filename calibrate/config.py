@@ -97,7 +97,7 @@ class CandidateConfig:
 
 @dataclass
 class ScorerConfig:
-    """Stage 3, the R-Scorer: pairwise judge of rationale quality and factual consistency."""
+    """The R-Scorer (stage 3, verdicts, of ``src``): compares rationale quality and factual consistency."""
 
     backbone: str = _help(
         "Causal LM of the R-Scorer: hub id, directory, or `smollm2-135m-instruct` (the offline part) "
@@ -123,7 +123,8 @@ class ScorerConfig:
     train_lora_r: int = _help("R-Scorer LoRA rank.", default=16)
     train_learning_rate: float = _help("R-Scorer learning rate.", default=2e-4)
     labels: str | None = _help(
-        "JSONL of external judge labels {item_id, a, b, verdict}; None: the fact judge.", default=None
+        "JSONL of external judge labels {item_id, a, b, verdict}; None: fact labels (scorer/labels.py).",
+        default=None,
     )
     balance_labels: bool = _help(
         "Downsample the majority verdict (usually Tie) in the scorer's training labels [ours].", default=True

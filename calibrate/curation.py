@@ -1,6 +1,8 @@
 """Stage 4: confidence-weighted preference curation (SRC.md; the formula is [ours]).
 
-Per item with candidates 1..N and R-Scorer verdicts on pairs (i, j), shown in both orders:
+Input: the candidate sets and one `CandidateScores` record per item (``iter_k/verdicts.jsonl``, written by
+the method's candidate scorer, see `calibrate.verdicts`). Per item with candidates 1..N and R-Scorer
+verdicts on pairs (i, j), shown in both orders:
 
 - order-debiased win probability ``w_ij = (p_ij(A) + p_ji(B)) / 2`` (and ``w_ji`` alike),
 - tie mass ``t_ij = (p_ij(Tie) + p_ji(Tie)) / 2`` and confidence ``k_ij = 1 - t_ij``,
@@ -12,19 +14,30 @@ Per item with candidates 1..N and R-Scorer verdicts on pairs (i, j), shown in bo
 - chosen = argmax S, rejected = argmin S (among the others), margin = S_chosen - S_rejected;
   the item is dropped when the margin is below ``tau``.
 
-The same function curates the baselines: ``outcome-dpo`` scores candidates by answer
-correctness alone, ``csr-style`` by a precomputed self-reward.
+The same function curates the baselines: their records carry ``direct`` scores (answer correctness
+for ``outcome-dpo``, a self-reward for ``csr-style``) that stand for ``S_i`` as they are.
+
+The stage's entry point is :class:`CurationStage` (reads candidates and verdicts, writes ``pairs.jsonl``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar
 
+from calibrate.artifacts import Artifact
 from calibrate.config import CurationConfig
-from calibrate.records import Candidate, CandidateSet, Judgement, PreferencePair
+from calibrate.records import (
+    Candidate,
+    CandidateScores,
+    CandidateSet,
+    PreferencePair,
+    read_records,
+    write_records,
+)
 
 
 @dataclass
@@ -34,11 +47,13 @@ class CurationOutcome:
     """``kept``, ``too_few_candidates``, ``no_correct_candidate``, ``below_tau``."""
 
 
-def scores_from_judgement(judgement: Judgement, candidate_ids: list[int], weighted: bool) -> dict[int, float]:
+def scores_from_verdicts(
+    record: CandidateScores, candidate_ids: list[int], weighted: bool
+) -> dict[int, float]:
     """``S_i`` for every candidate from the pairwise verdicts (both orders where present)."""
     num: dict[int, float] = {i: 0.0 for i in candidate_ids}
     den: dict[int, float] = {i: 0.0 for i in candidate_ids}
-    for v in judgement.verdicts:
+    for v in record.verdicts:
         if v.a not in num or v.b not in num:
             continue
         if v.p_ba:
@@ -97,34 +112,32 @@ def curate_item(
     return CurationOutcome(pair, "kept")
 
 
-def outcome_scores(candidate_set: CandidateSet) -> dict[int, float]:
-    """The outcome-only baseline: 1 for a correct answer, 0 otherwise (no rationale judged)."""
-    return {c.candidate_id: 1.0 if c.correct else 0.0 for c in candidate_set.candidates}
+def candidate_scores(record: CandidateScores, candidate_ids: list[int], weighted: bool) -> dict[int, float]:
+    """``S_i`` for every candidate: aggregated from the record's verdicts, or its ``direct`` scores as they are."""
+    if record.mode == "direct":
+        return {int(i): s for i, s in record.scores.items()}
+    return scores_from_verdicts(record, candidate_ids, weighted)
 
 
 def curate(
     candidate_sets: list[CandidateSet],
-    judgements: Mapping[str, Judgement] | None,
+    scores: Mapping[str, CandidateScores],
     cfg: CurationConfig,
     method: str = "src",
-    extra_scores: Mapping[str, Mapping[int, float]] | None = None,
 ) -> tuple[list[PreferencePair], dict[str, Any]]:
-    """Curate every item; returns the kept pairs and counts of why items were dropped."""
+    """Curate every item from its `CandidateScores`; returns the kept pairs and counts of why items were dropped.
+
+    ``method`` names the pairs' origin (`PreferencePair.method`); an item without a record is ``not_scored``.
+    """
     pairs: list[PreferencePair] = []
     reasons: dict[str, int] = {}
     for cs in candidate_sets:
+        record = scores.get(cs.item_id)
+        if record is None:
+            reasons["not_scored"] = reasons.get("not_scored", 0) + 1
+            continue
         ids = [c.candidate_id for c in cs.candidates]
-        if method == "outcome-dpo":
-            scores = outcome_scores(cs)
-        elif extra_scores is not None:
-            scores = dict(extra_scores.get(cs.item_id, {i: 0.0 for i in ids}))
-        else:
-            judgement = (judgements or {}).get(cs.item_id)
-            if judgement is None:
-                reasons["not_judged"] = reasons.get("not_judged", 0) + 1
-                continue
-            scores = scores_from_judgement(judgement, ids, cfg.confidence_weighting)
-        outcome = curate_item(cs, scores, cfg, method)
+        outcome = curate_item(cs, candidate_scores(record, ids, cfg.confidence_weighting), cfg, method)
         reasons[outcome.reason] = reasons.get(outcome.reason, 0) + 1
         if outcome.pair is not None:
             pairs.append(outcome.pair)
@@ -136,3 +149,36 @@ def curate(
         "mean_margin": round(sum(margins) / len(margins), 4) if margins else None,
     }
     return pairs, summary
+
+
+@dataclass
+class CurationStage:
+    """Stage 4's entry point: the candidates and their verdicts of ``item_ids`` into ``directory/pairs.jsonl``."""
+
+    cfg: CurationConfig
+    method: str
+    item_ids: list[str]
+    """The calibration items, in their fixed order (the pairs' order)."""
+    candidates: Artifact
+    """``iter_k/candidates.jsonl``."""
+    verdicts: Artifact
+    """``iter_k/verdicts.jsonl``."""
+    directory: Path
+    """The iteration's directory (``iter_k``)."""
+
+    name: ClassVar[str] = "curate"
+    output: ClassVar[str] = "pairs.jsonl"
+    mode: ClassVar[str] = "main"
+
+    def config(self) -> dict[str, Any]:
+        return asdict(self.cfg)
+
+    def inputs(self) -> dict[str, str]:
+        return {"candidates": self.candidates.hash, "verdicts": self.verdicts.hash}
+
+    def run(self) -> tuple[list[str], dict[str, Any]]:
+        sets = read_records(CandidateSet, self.candidates.path, self.item_ids)
+        scores = {r.item_id: r for r in read_records(CandidateScores, self.verdicts.path, self.item_ids)}
+        pairs, summary = curate(sets, scores, self.cfg, self.method)
+        write_records(self.directory / self.output, pairs)
+        return [self.output], summary

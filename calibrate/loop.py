@@ -6,19 +6,21 @@ Run directory::
     <run_dir>/data/manifest.json       the dataset this run trains on (path, hashes, counts)
     <run_dir>/iter_0/                  stage 1 (RFT): adapter/, model/, rft.manifest.json
     <run_dir>/scorer/                  the R-Scorer's training candidates, labels, adapter/
-    <run_dir>/iter_k/ (k = 1..K)       candidates.jsonl, judgements.jsonl, pairs.jsonl,
+    <run_dir>/iter_k/ (k = 1..K)       candidates.jsonl, verdicts.jsonl, pairs.jsonl,
                                        adapter/, model/ and one manifest per stage
 
-Each stage is skipped when its manifest matches its config and inputs and its outputs
-still hash as recorded; an interrupted per-item stage (candidates, judgements) resumes
-at the first missing item; training stages restart and write atomically. Iteration k
-starts from ``iter_{k-1}/model`` (adapter merged, lineage in each adapter's record).
+Each stage is one entry point in its own module (a :class:`calibrate.artifacts.Stage`: typed
+inputs, its own reading, writing and sharding); the driver runs it under its manifest. A stage
+is skipped when its manifest matches its config and inputs and its outputs still hash as
+recorded; an interrupted per-item stage (candidates, verdicts) resumes at the first missing
+item; training stages restart and write atomically. Iteration k starts from
+``iter_{k-1}/model`` (adapter merged, lineage in each adapter's record).
 
-Methods (same driver, different stage 3/4): ``src`` (R-Scorer, confidence-weighted
-curation), ``sft-only`` (iteration 0 only), ``outcome-dpo`` (chosen/rejected by answer
-correctness, no scorer), ``csr-style`` (the policy's own likelihood mixed with an
-image-relevance term, see :mod:`calibrate.baselines`). Ablations are config fields
-(``scorer.mode=pointwise``, ``curation.confidence_weighting=false``,
+Methods (same driver, a different candidate scorer in stage 3, see :mod:`calibrate.verdicts`):
+``src`` (R-Scorer, confidence-weighted curation), ``sft-only`` (iteration 0 only),
+``outcome-dpo`` (chosen/rejected by answer correctness, no scorer), ``csr-style`` (the policy's
+own likelihood mixed with an image-relevance term, see :mod:`calibrate.baselines`). Ablations
+are config fields (``scorer.mode=pointwise``, ``curation.confidence_weighting=false``,
 ``candidates.strategy=sentence_search``).
 """
 
@@ -27,16 +29,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from benchmarks.build import DataConfig, build_dataset, load_data_config
 from benchmarks.configuration import ConfigError, RunDirError
 from benchmarks.fileio import atomic_write_json, atomic_write_text, srcal_home
 from benchmarks.records import BenchmarkItem, read_items
 from calibrate.artifacts import (
-    ItemLog,
+    Artifact,
+    Stage,
     config_hash,
     cuda_peak_gib,
     is_complete,
@@ -45,10 +48,12 @@ from calibrate.artifacts import (
     reuse_stage,
     write_manifest,
 )
-from calibrate.checkpoints import is_main_process, rank, wait_for_everyone, world_size
+from calibrate.checkpoints import is_main_process, wait_for_everyone, world_size
 from calibrate.config import RunConfig, result_fields
 
-STAGES = ("data", "rft", "scorer", "candidates", "judge", "curate", "preference")
+STAGES = ("data", "rft", "scorer", "candidates", "verdicts", "curate", "preference")
+STAGE_ALIASES = {"judge": "verdicts"}
+"""Former stage names ``stop_after`` (``--stage``) still accepts."""
 METHOD_FREE_STAGES = ("data", "rft", "candidates")
 """Stages whose result does not depend on the method: a baseline's equal stage is the SRC run's."""
 Progress = Callable[[str], None]
@@ -58,6 +63,33 @@ def _yaml(data: dict[str, Any]) -> str:
     import yaml
 
     return yaml.safe_dump(data, sort_keys=False)
+
+
+@dataclass
+class DataStage:
+    """The data stage: the training pools (`benchmarks.build.build_dataset`, cached) and the run's record."""
+
+    cfg: DataConfig
+    data_dir: Path
+    directory: Path
+    """``<run_dir>/data``: holds ``manifest.json`` (path, hashes, counts)."""
+    progress: Progress | None = None
+
+    name: ClassVar[str] = "data"
+    output: ClassVar[str] = "manifest.json"
+    mode: ClassVar[str] = "main"
+
+    def config(self) -> dict[str, Any]:
+        return asdict(self.cfg)
+
+    def inputs(self) -> dict[str, str]:
+        return {}
+
+    def run(self) -> tuple[list[str], dict[str, Any]]:
+        manifest = build_dataset(self.cfg, self.data_dir, progress=self.progress)
+        atomic_write_json(self.directory / self.output, {"path": str(self.data_dir), **manifest})
+        counts = {s: v["count"] for s, v in manifest["splits"].items()}
+        return [self.output], {"data_dir": str(self.data_dir), **counts}
 
 
 class Calibration:
@@ -111,23 +143,16 @@ class Calibration:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, _yaml(doc))
 
-    def _stage(
-        self,
-        directory: Path,
-        name: str,
-        cfg_part: Any,
-        inputs: dict[str, str],
-        fn: Callable[[], tuple[list[str], dict]],
-        mode: str = "main",
-    ) -> dict[str, Any]:
-        """Run ``fn`` unless the stage is complete; ``fn`` returns (output names, summary).
+    def _stage(self, directory: Path, stage: Stage) -> Artifact:
+        """Run ``stage`` in ``directory`` unless it is complete; returns its main output.
 
         Under a distributed launch (``accelerate launch``: WORLD_SIZE > 1) every rank decides
-        together whether the stage is complete; ``mode`` says who runs ``fn``: ``main`` (rank 0
+        together whether the stage is complete; ``stage.mode`` says who runs it: ``main`` (rank 0
         only; the others wait), ``all`` (every rank: trainers, sharded stages). Rank 0 writes the
         manifest and the others read it back, so every rank continues with the same record.
         """
         directory.mkdir(parents=True, exist_ok=True)
+        name, cfg_part, inputs = stage.name, stage.config(), stage.inputs()
         # data, RFT and candidate search do not depend on the method (baselines reuse them)
         method = None if name in METHOD_FREE_STAGES else self.cfg.method
         hashed = result_fields(cfg_part)
@@ -139,33 +164,39 @@ class Calibration:
         complete = is_complete(directory, name, digest, inputs)
         if distributed:
             wait_for_everyone()  # every rank has decided before anyone writes
+        donor = None if complete else self._donor(directory, name, digest, inputs)
         if complete:
-            manifest = read_manifest(directory, name) or {}
             self.say(f"{label}: up to date, skipped")
-            return manifest
-        donor = self._donor(directory, name, digest, inputs)
-        if donor is not None:
+        elif donor is not None:
             if is_main_process():
                 reuse_stage(donor, directory, name)
             if distributed:
                 wait_for_everyone()
             self.say(f"{label}: same config and inputs as {donor}, copied")
-            return read_manifest(directory, name) or {}
-        self.say(f"{label}: running")
+        else:
+            self._compute(directory, stage, digest, inputs, cfg_part)
+        manifest = read_manifest(directory, name) or {}
+        self._record(directory, name, manifest.get("summary", {}))
+        return Artifact(directory / stage.output, manifest["outputs"][stage.output])
+
+    def _compute(
+        self, directory: Path, stage: Stage, digest: str, inputs: dict[str, str], cfg_part: Any
+    ) -> None:
+        """Run the stage on the ranks its mode names and write its manifest (rank 0; the others wait)."""
+        self.say(f"{directory.name}/{stage.name}: running")
         started = time.time()
-        if mode == "main" and not is_main_process():
+        if stage.mode == "main" and not is_main_process():
             outputs, summary = [], {}
         else:
             reset_cuda_peak()
-            outputs, summary = fn()
+            outputs, summary = stage.run()
             peak = cuda_peak_gib()
             if peak is not None:
                 summary = {**summary, "peak_cuda_gib": peak}
-        manifest: dict[str, Any] = {"outputs": {}, "summary": summary}
         if is_main_process():
             manifest = write_manifest(
                 directory,
-                name,
+                stage.name,
                 digest,
                 inputs,
                 outputs,
@@ -175,12 +206,16 @@ class Calibration:
                 config=cfg_part if isinstance(cfg_part, dict) else None,
             )
             brief = ", ".join(f"{k}={v}" for k, v in summary.items() if not isinstance(v, dict | list))
-            self.say(f"{label}: done in {manifest['seconds']:.1f} s ({brief})")
-        if distributed:
+            self.say(f"{directory.name}/{stage.name}: done in {manifest['seconds']:.1f} s ({brief})")
+        if world_size() > 1:
             wait_for_everyone()
-            if not is_main_process():
-                manifest = read_manifest(directory, name) or manifest
-        return manifest
+
+    def _record(self, directory: Path, name: str, summary: dict[str, Any]) -> None:
+        """Keep a stage's summary: ``summaries[name]`` (data, scorer), else ``summaries[iter_k][name]``."""
+        if directory.name == name:
+            self.summaries[name] = summary
+        else:
+            self.summaries.setdefault(directory.name, {})[name] = summary
 
     def _donor(self, directory: Path, name: str, digest: str, inputs: dict[str, str]) -> Path | None:
         """The ``reuse_from`` directory holding this stage complete with the same hash and inputs, if any."""
@@ -192,31 +227,11 @@ class Calibration:
             return None
         return donor if is_complete(donor, name, digest, inputs) else None
 
-    @staticmethod
-    def _merge_shards(directory: Path, stem: str, ids: list[str]) -> list[dict[str, Any]]:
-        """Join the ranks' ``<stem>.rank<r>.jsonl`` logs into ``<stem>.jsonl`` (item order; rank 0 writes)."""
-        wait_for_everyone()
-        if is_main_process():
-            records: dict[str, dict[str, Any]] = {}
-            shards = sorted(directory.glob(f"{stem}.rank*.jsonl"))
-            for shard in shards:
-                records.update(ItemLog(shard).records)
-            lines = [
-                json.dumps(records[i], ensure_ascii=False, sort_keys=True) + "\n" for i in ids if i in records
-            ]
-            atomic_write_text(directory / f"{stem}.jsonl", "".join(lines))
-            for shard in shards:
-                shard.unlink()
-        wait_for_everyone()
-        return ItemLog(directory / f"{stem}.jsonl").ordered(ids)
-
-    @staticmethod
-    def _out(manifest: dict[str, Any], name: str) -> str:
-        return manifest["outputs"][name]
-
     # ------------------------------------------------------------------ the run
 
     def run(self, stop_after: str | None = None) -> dict[str, Any]:
+        """Run the method's stages (``stop_after``: stop after that stage); returns every stage's summary."""
+        stop_after = STAGE_ALIASES.get(stop_after, stop_after) if stop_after else None
         if stop_after is not None and stop_after not in STAGES:
             raise ConfigError(f"unknown stage {stop_after!r}; expected one of {', '.join(STAGES)}")
         self._write_run_yaml()
@@ -225,296 +240,122 @@ class Calibration:
         data = self._data()
         if stop_after == "data":
             return self.summaries
-        base = resolve_model(self.cfg.model.base, progress=self.say)
-        rft = self._rft(base, data)
-        previous = rft
+        policy = self._rft(resolve_model(self.cfg.model.base, progress=self.say), data)
         if stop_after == "rft":
             return self.summaries
-        self.on_checkpoint("iter_0", Path(rft["model_dir"]))
+        self.on_checkpoint("iter_0", policy.path)
         if self.cfg.method == "sft-only":
             return self.summaries
-        scorer = self._scorer(rft, data) if self.cfg.method == "src" else None
+        scorer = self._scorer(policy, data) if self.cfg.method == "src" else None
         if stop_after == "scorer":
             return self.summaries
         for k in range(1, self.cfg.iterations + 1):
-            previous = self._iteration(k, previous, data, scorer, stop_after)
-            if previous is None:
+            policy = self._iteration(k, policy, data, scorer, stop_after)
+            if policy is None:
                 break
-            self.on_checkpoint(f"iter_{k}", Path(previous["model_dir"]))
+            self.on_checkpoint(f"iter_{k}", policy.path)
         return self.summaries
 
     def _data(self) -> dict[str, Any]:
-        def build() -> tuple[list[str], dict]:
-            manifest = build_dataset(self.data_cfg, self.data_dir, progress=self.say)
-            atomic_write_json(
-                self.run_dir / "data" / "manifest.json", {"path": str(self.data_dir), **manifest}
-            )
-            counts = {s: v["count"] for s, v in manifest["splits"].items()}
-            return ["manifest.json"], {"data_dir": str(self.data_dir), **counts}
-
-        manifest = self._stage(self.run_dir / "data", "data", asdict(self.data_cfg), {}, build)
+        """The data stage; returns the run's record of the dataset (checked against the cache)."""
+        directory = self.run_dir / "data"
+        self._stage(directory, DataStage(self.data_cfg, self.data_dir, directory, self.say))
         # The dataset lives in the cache: check it is still the one recorded.
-        recorded = json.loads((self.run_dir / "data" / "manifest.json").read_text())
+        recorded = json.loads((directory / DataStage.output).read_text())
         current = build_dataset(self.data_cfg, self.data_dir)
         if current["splits"] != recorded["splits"]:
             raise RunDirError(f"the dataset in {self.data_dir} changed since this run started")
-        self.summaries["data"] = manifest.get("summary", {})
         return recorded
 
     def _items(self, split: str) -> list[BenchmarkItem]:
         return read_items(self.data_dir / f"{split}.jsonl")
 
-    def _rft(self, base: str, data: dict[str, Any]) -> dict[str, Any]:
-        from calibrate.rationale_sft import train_rft
+    def _rft(self, base: str, data: dict[str, Any]) -> Artifact:
+        """Stage 1: rationale fine-tuning of ``base``; returns ``iter_0/model``."""
+        from calibrate.rationale_sft import RFTStage
 
         directory = self.run_dir / "iter_0"
+        pool = data["splits"]["rft"]["sha256"]
+        stage = RFTStage(
+            self.cfg.rft, base, pool, self.data_dir, directory, self.cfg.seed, self.cfg.model.dtype
+        )
+        return self._stage(directory, stage)
 
-        def train() -> tuple[list[str], dict]:
-            summary = train_rft(
-                base, self.data_dir, self.cfg.rft, directory, self.cfg.seed, self.cfg.model.dtype
-            )
-            return ["adapter", "model"], summary
-
-        inputs = {"base": base, "rft_pool": data["splits"]["rft"]["sha256"]}
-        manifest = self._stage(directory, "rft", asdict(self.cfg.rft), inputs, train, mode="all")
-        self.summaries["iter_0"] = {"rft": manifest.get("summary", {})}
-        return manifest | {"model_dir": str(directory / "model")}
-
-    # ------------------------------------------------------------------ R-Scorer
-
-    def _scorer(self, rft: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
-        from calibrate.scorer.labels import training_examples
-        from calibrate.scorer.train import train_scorer
+    def _scorer(self, policy: Artifact, data: dict[str, Any]) -> Artifact:
+        """The R-Scorer (``src``): the configured adapter, or one trained on ``policy``'s candidates."""
+        from calibrate.scorer.train import ScorerStage
         from calibrate.zoo.names import resolve_model
 
         cfg = self.cfg.scorer
-        directory = self.run_dir / "scorer"
         if cfg.adapter:
-            return {"adapter": cfg.adapter, "backbone": resolve_model(cfg.backbone)}
-
-        pool = self._items("rft")
-        used = self.cfg.rft.max_items if self.cfg.rft.max_items is not None else 0
-        train_pool = (pool[used:] or pool)[: cfg.train_items]
-
-        def train() -> tuple[list[str], dict]:
-            from calibrate.candidates import generate_candidates
-            from calibrate.models import load_model
-            from calibrate.records import CandidateSet
-
-            policy = load_model(rft["model_dir"], dtype=self.cfg.model.dtype)
-            cand_path = directory / "train_candidates.jsonl"
-            generate_candidates(
-                policy, train_pool, self.data_dir, self.cfg.candidates, cand_path, self.cfg.seed
-            )
-            del policy
-            sets = [CandidateSet.from_dict(r) for r in ItemLog(cand_path).ordered([i.id for i in train_pool])]
-            examples = training_examples(train_pool, sets, cfg, cfg.labels)
-            summary = train_scorer(cfg, examples, directory / "adapter", self.cfg.seed)
-            return ["train_candidates.jsonl", "adapter"], summary
-
-        inputs = {"policy": self._out(rft, "model"), "rft_pool": data["splits"]["rft"]["sha256"]}
-        part = {"scorer": asdict(cfg), "candidates": asdict(self.cfg.candidates)}
-        if world_size() > 1 and read_manifest(directory, "scorer") is None:
+            resolve_model(cfg.backbone)  # build a zoo backbone now, as a trained scorer's would be
+            return Artifact(Path(cfg.adapter), str(cfg.adapter))
+        directory = self.run_dir / "scorer"
+        if world_size() > 1 and read_manifest(directory, ScorerStage.name) is None:
             raise RunDirError(
                 "train the R-Scorer in one process first (srcal calibrate ... --stage scorer), "
                 "then launch the iterations on several processes"
             )
-        manifest = self._stage(directory, "scorer", part, inputs, train)
-        self.summaries["scorer"] = manifest.get("summary", {})
-        return {"adapter": str(directory / "adapter"), "manifest": manifest}
+        pool = self._items("rft")
+        used = self.cfg.rft.max_items if self.cfg.rft.max_items is not None else 0
+        train_pool = (pool[used:] or pool)[: cfg.train_items]
+        stage = ScorerStage(
+            cfg,
+            self.cfg.candidates,
+            policy,
+            train_pool,
+            data["splits"]["rft"]["sha256"],
+            self.data_dir,
+            directory,
+            self.cfg.seed,
+            self.cfg.model.dtype,
+        )
+        return self._stage(directory, stage)
 
     # ------------------------------------------------------------------ iterations
 
     def _iteration(
         self,
         k: int,
-        previous: dict[str, Any],
+        policy: Artifact,
         data: dict[str, Any],
-        scorer: dict[str, Any] | None,
+        scorer: Artifact | None,
         stop_after: str | None,
-    ) -> dict[str, Any] | None:
-        from calibrate.candidates import generate_candidates
-        from calibrate.curation import curate
-        from calibrate.models import load_model
-        from calibrate.preference import train_preference
-        from calibrate.records import CandidateSet, Judgement, PreferencePair
+    ) -> Artifact | None:
+        """Iteration k (stages 2-5) from ``policy`` (``iter_{k-1}/model``); its checkpoint, None when stopped."""
+        from calibrate.candidates import CandidateStage
+        from calibrate.curation import CurationStage
+        from calibrate.preference import PreferenceStage
+        from calibrate.verdicts import VerdictJob, VerdictStage
 
-        directory = self.run_dir / f"iter_{k}"
-        summaries: dict[str, Any] = {}
-        self.summaries[f"iter_{k}"] = summaries
-        calib = self._items("calib")
-        if self.cfg.candidates.max_items is not None:
-            calib = calib[: self.cfg.candidates.max_items]
-        ids = [i.id for i in calib]
-        by_id = {i.id: i for i in calib}
-        seed = self.cfg.seed + k
-        policy_hash = self._out(previous, "model")
-        model_dir = previous["model_dir"]
+        cfg, data_dir, dtype, say = self.cfg, self.data_dir, self.cfg.model.dtype, self.say
+        directory, seed = self.run_dir / f"iter_{k}", self.cfg.seed + k
+        items = self._items("calib")[: cfg.candidates.max_items]
+        calib_pool = data["splits"]["calib"]["sha256"]
 
-        def candidates() -> tuple[list[str], dict]:
-            from calibrate.candidates import summarize
-
-            policy = load_model(model_dir, dtype=self.cfg.model.dtype)
-            if world_size() == 1:
-                summary = generate_candidates(
-                    policy,
-                    calib,
-                    self.data_dir,
-                    self.cfg.candidates,
-                    directory / "candidates.jsonl",
-                    seed,
-                    progress=self.say,
-                )
-                return ["candidates.jsonl"], summary
-            # batch b goes to rank b % world_size and is seeded from (seed, b): the merged file
-            # equals a single process's
-            generate_candidates(
-                policy,
-                calib,
-                self.data_dir,
-                self.cfg.candidates,
-                directory / f"candidates.rank{rank()}.jsonl",
-                seed,
-                progress=self.say,
-                rank=rank(),
-                world_size=world_size(),
-            )
-            merged = self._merge_shards(directory, "candidates", ids)
-            summary = summarize([CandidateSet.from_dict(r) for r in merged])
-            return ["candidates.jsonl"], {**summary, "processes": world_size()}
-
-        cand = self._stage(
-            directory,
-            "candidates",
-            asdict(self.cfg.candidates),
-            {"policy": policy_hash, "calib_pool": data["splits"]["calib"]["sha256"]},
-            candidates,
-            mode="all",
+        # 2. candidate search: the policy answers each calibration item several times
+        stage2 = CandidateStage(
+            cfg.candidates, policy, items, calib_pool, data_dir, directory, seed, dtype, say
         )
-        summaries["candidates"] = cand.get("summary", {})
+        candidates = self._stage(directory, stage2)
         if stop_after == "candidates":
             return None
-        sets = [CandidateSet.from_dict(r) for r in ItemLog(directory / "candidates.jsonl").ordered(ids)]
-
-        judgements: dict[str, Judgement] | None = None
-        extra_scores = None
-        judge_hash = ""
-        if self.cfg.method == "src":
-
-            def judge() -> tuple[list[str], dict]:
-                from calibrate.scorer.labels import agreement_with_facts
-                from calibrate.scorer.model import RScorer
-
-                rscorer = RScorer.from_config(self.cfg.scorer, adapter=scorer["adapter"] if scorer else None)
-                if world_size() == 1:
-                    summary = rscorer.judge(calib, sets, directory / "judgements.jsonl", progress=self.say)
-                else:  # items i % world_size go to rank i
-                    mine = [it for i, it in enumerate(calib) if i % world_size() == rank()]
-                    shard = directory / f"judgements.rank{rank()}.jsonl"
-                    summary = rscorer.judge(mine, sets, shard, progress=self.say)
-                    summary = {
-                        "items": len(self._merge_shards(directory, "judgements", ids)),
-                        "processes": world_size(),
-                    }
-                judged = [
-                    Judgement.from_dict(r) for r in ItemLog(directory / "judgements.jsonl").ordered(ids)
-                ]
-                summary.update(agreement_with_facts(calib, sets, judged))
-                return ["judgements.jsonl"], summary
-
-            scorer_id = (
-                (scorer or {})
-                .get("manifest", {})
-                .get("outputs", {})
-                .get("adapter", str((scorer or {}).get("adapter")))
-            )
-            jm = self._stage(
-                directory,
-                "judge",
-                asdict(self.cfg.scorer),
-                {"candidates": self._out(cand, "candidates.jsonl"), "scorer": scorer_id},
-                judge,
-                mode="all",
-            )
-            summaries["judge"] = jm.get("summary", {})
-            judge_hash = self._out(jm, "judgements.jsonl")
-            judgements = {
-                r["item_id"]: Judgement.from_dict(r)
-                for r in ItemLog(directory / "judgements.jsonl").ordered(ids)
-            }
-        elif self.cfg.method == "csr-style":
-            from calibrate.baselines import csr_scores
-
-            def self_reward() -> tuple[list[str], dict]:
-                policy = load_model(model_dir, dtype=self.cfg.model.dtype)
-                scores = csr_scores(policy, calib, sets, self.data_dir, self.cfg.candidates.prompt_style)
-                atomic_write_json(directory / "self_rewards.json", scores)
-                return ["self_rewards.json"], {"items": len(scores)}
-
-            sm = self._stage(
-                directory,
-                "judge",
-                {"csr": True},
-                {"candidates": self._out(cand, "candidates.jsonl")},
-                self_reward,
-            )
-            judge_hash = self._out(sm, "self_rewards.json")
-            raw = json.loads((directory / "self_rewards.json").read_text())
-            extra_scores = {item: {int(c): v for c, v in scores.items()} for item, scores in raw.items()}
-        if stop_after == "judge":
+        # 3. verdicts: the method's candidate scorer rates them (src: the R-Scorer, pairwise, both orders)
+        job = VerdictJob(cfg, items, candidates, data_dir, policy, scorer, say)
+        verdicts = self._stage(directory, VerdictStage(job, directory))
+        if stop_after == "verdicts":
             return None
-
-        def curate_stage() -> tuple[list[str], dict]:
-            pairs, summary = curate(sets, judgements, self.cfg.curation, self.cfg.method, extra_scores)
-            atomic_write_text(
-                directory / "pairs.jsonl",
-                "".join(json.dumps(p.to_dict(), sort_keys=True) + "\n" for p in pairs),
-            )
-            return ["pairs.jsonl"], summary
-
-        cm = self._stage(
-            directory,
-            "curate",
-            asdict(self.cfg.curation),
-            {"candidates": self._out(cand, "candidates.jsonl"), "judgements": judge_hash},
-            curate_stage,
+        # 4. curation: one (chosen, rejected) pair per item from the scores, confidence-weighted
+        ids = [item.id for item in items]
+        pairs = self._stage(
+            directory, CurationStage(cfg.curation, cfg.method, ids, candidates, verdicts, directory)
         )
-        summaries["curate"] = cm.get("summary", {})
         if stop_after == "curate":
             return None
-        pairs = [
-            PreferencePair.from_dict(json.loads(line))
-            for line in (directory / "pairs.jsonl").read_text().splitlines()
-        ]
-
-        def preference() -> tuple[list[str], dict]:
-            if not pairs:
-                from calibrate.checkpoints import copy_checkpoint
-
-                copy_checkpoint(Path(model_dir), directory)
-                return ["model"], {"pairs": 0, "note": "no pairs kept: the checkpoint is the previous model"}
-            summary = train_preference(
-                model_dir,
-                pairs,
-                by_id,
-                self.data_dir,
-                self.cfg.preference,
-                directory,
-                seed,
-                self.cfg.candidates.prompt_style,
-                self.cfg.model.dtype,
-            )
-            return ["adapter", "model"], summary
-
-        pm = self._stage(
-            directory,
-            "preference",
-            asdict(self.cfg.preference),
-            {"policy": policy_hash, "pairs": self._out(cm, "pairs.jsonl")},
-            preference,
-            mode="all",
+        # 5. preference: DPO + SFT term on the pairs, reference = the policy (the disabled adapter)
+        style = cfg.candidates.prompt_style
+        stage5 = PreferenceStage(
+            cfg.preference, policy, pairs, items, data_dir, directory, seed, style, dtype
         )
-        summaries["preference"] = pm.get("summary", {})
-        if stop_after == "preference":
-            return None
-        return pm | {"model_dir": str(directory / "model")}
+        model = self._stage(directory, stage5)
+        return None if stop_after == "preference" else model

@@ -4,17 +4,21 @@ trl ``DPOTrainer`` with ``loss_type=["sigmoid", "sft"]`` and ``loss_weights=[1.0
 (paper: beta 0.1, w 0.02, LoRA r 256 / alpha 512, lr 5e-7). The reference model is the
 policy at the start of the iteration, obtained by disabling the new LoRA adapter
 (``ref_model=None`` with a ``peft_config``): no second copy of the model in memory.
+
+The stage's entry point is :class:`PreferenceStage` (reads ``pairs.jsonl``, writes the checkpoint).
 """
 
 from __future__ import annotations
 
 import tempfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from benchmarks.records import BenchmarkItem
+from calibrate.artifacts import Artifact
 from calibrate.config import PreferenceConfig
-from calibrate.records import PreferencePair
+from calibrate.records import PreferencePair, read_records
 
 
 def dpo_rows(
@@ -98,3 +102,55 @@ def train_preference(
         "reward_margin_last": last("rewards/margins"),
         "reward_margin_mean": mean("rewards/margins"),
     }
+
+
+@dataclass
+class PreferenceStage:
+    """Stage 5's entry point: ``policy`` trained on ``pairs`` into ``directory``/{adapter,model}.
+
+    Without pairs the checkpoint is a copy of ``policy``. Every rank of a distributed launch trains (DDP).
+    """
+
+    cfg: PreferenceConfig
+    policy: Artifact
+    """The checkpoint this iteration starts from (``iter_{k-1}/model``; also the DPO reference)."""
+    pairs: Artifact
+    """``iter_k/pairs.jsonl``."""
+    items: list[BenchmarkItem]
+    """The calibration items (the pairs' prompts and images)."""
+    data_dir: Path
+    directory: Path
+    """The iteration's directory (``iter_k``)."""
+    seed: int
+    prompt_style: str = "bare"
+    dtype: str = "auto"
+
+    name: ClassVar[str] = "preference"
+    output: ClassVar[str] = "model"
+    mode: ClassVar[str] = "all"
+
+    def config(self) -> dict[str, Any]:
+        return asdict(self.cfg)
+
+    def inputs(self) -> dict[str, str]:
+        return {"policy": self.policy.hash, "pairs": self.pairs.hash}
+
+    def run(self) -> tuple[list[str], dict[str, Any]]:
+        pairs = read_records(PreferencePair, self.pairs.path)
+        if not pairs:
+            from calibrate.checkpoints import copy_checkpoint
+
+            copy_checkpoint(self.policy.path, self.directory)
+            return ["model"], {"pairs": 0, "note": "no pairs kept: the checkpoint is the previous model"}
+        summary = train_preference(
+            str(self.policy.path),
+            pairs,
+            {item.id: item for item in self.items},
+            self.data_dir,
+            self.cfg,
+            self.directory,
+            self.seed,
+            self.prompt_style,
+            self.dtype,
+        )
+        return ["adapter", "model"], summary

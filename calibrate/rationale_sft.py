@@ -9,15 +9,17 @@ Rationales come from the ``rft`` pool's gold rationales (built-in suites: render
 facts) or from a teacher model's file (``RFTConfig.teacher_rationales``: JSONL
 ``{"id": ..., "rationale": ...}``); a teacher rationale is kept only if its final
 answer matches the gold answer [ours].
+
+The stage's entry point is :class:`RFTStage`.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from benchmarks.parsing import parse_response
 from benchmarks.records import BenchmarkItem, read_items
@@ -132,3 +134,33 @@ def train_rft(
         "last_loss": round(losses[-1], 4) if losses else None,
         "train_loss": round(result.training_loss, 4),
     }
+
+
+@dataclass
+class RFTStage:
+    """Stage 1's entry point: ``base`` fine-tuned on the ``rft`` pool into ``directory``/{adapter,model}."""
+
+    cfg: RFTConfig
+    base: str
+    """The base model's directory (a resolved zoo name, hub id or path)."""
+    pool_hash: str
+    """Hash of the ``rft`` pool."""
+    data_dir: Path
+    directory: Path
+    """``iter_0``."""
+    seed: int
+    dtype: str = "auto"
+
+    name: ClassVar[str] = "rft"
+    output: ClassVar[str] = "model"
+    mode: ClassVar[str] = "all"
+
+    def config(self) -> dict[str, Any]:
+        return asdict(self.cfg)
+
+    def inputs(self) -> dict[str, str]:
+        return {"base": self.base, "rft_pool": self.pool_hash}
+
+    def run(self) -> tuple[list[str], dict[str, Any]]:
+        summary = train_rft(self.base, self.data_dir, self.cfg, self.directory, self.seed, self.dtype)
+        return ["adapter", "model"], summary

@@ -1,19 +1,24 @@
 """Records that cross SRC stage boundaries, written as JSONL (one line per calibration item).
 
 - ``CandidateSet`` (``iter_k/candidates.jsonl``): the policy's candidate responses for one item.
-- ``Judgement`` (``iter_k/judgements.jsonl``): the R-Scorer's verdict probabilities on its pairs.
+- ``CandidateScores`` (``iter_k/verdicts.jsonl``): how the method's candidate scorer rated one item's
+  candidates (the R-Scorer's pairwise verdicts, a self-reward, answer correctness); curation reads only this.
 - ``PreferencePair`` (``iter_k/pairs.jsonl``): the curated chosen/rejected pair and why.
 
-Every record carries ``schema_version``; readers reject other versions.
+Every record carries ``schema_version``; readers reject other versions. `read_records` and
+`write_records` move them through :class:`calibrate.artifacts.ItemLog` files.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 from benchmarks.records import RecordError
+from calibrate.artifacts import ItemLog
 
 SCHEMA_VERSION = 1
 R = TypeVar("R")
@@ -95,23 +100,43 @@ class PairVerdict:
     p_ba: list[float] = field(default_factory=list)
 
 
+SCORE_MODES = ("pairwise", "pointwise", "direct")
+"""How curation turns a `CandidateScores` into per-candidate scores: from its pair ``verdicts``
+(``pairwise``, ``pointwise``: order-debiased, confidence-weighted) or its ``scores`` as they are (``direct``)."""
+
+
 @dataclass
-class Judgement:
+class CandidateScores:
+    """One item's candidates as the method's candidate scorer rated them (``iter_k/verdicts.jsonl``).
+
+    ``src`` (the R-Scorer) fills ``verdicts`` (mode ``pairwise``, or ``pointwise`` with the per-candidate
+    P(good) in ``pointwise`` and verdicts derived from them); the baselines fill ``scores`` (mode ``direct``:
+    ``csr-style`` a self-reward, ``outcome-dpo`` answer correctness). See `calibrate.verdicts.SCORERS`.
+    """
+
     item_id: str
+    method: str
+    """The method whose candidate scorer wrote it (a key of `calibrate.verdicts.SCORERS`)."""
     mode: str
-    verdicts: list[PairVerdict]
+    """One of `SCORE_MODES`."""
+    verdicts: list[PairVerdict] = field(default_factory=list)
     pointwise: dict[str, float] = field(default_factory=dict)
     """Pointwise mode: candidate_id (as str) -> P(good)."""
+    scores: dict[str, float] = field(default_factory=dict)
+    """Direct mode: candidate_id (as str) -> the candidate's score."""
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Judgement:
+    def from_dict(cls, data: dict[str, Any]) -> CandidateScores:
         data = dict(data)
         data["verdicts"] = [_from_dict(PairVerdict, v) for v in data.get("verdicts", [])]
-        return _from_dict(cls, data)
+        record = _from_dict(cls, data)
+        if record.mode not in SCORE_MODES:
+            raise RecordError(f"CandidateScores: unknown mode {record.mode!r}")
+        return record
 
 
 @dataclass
@@ -135,3 +160,20 @@ class PreferencePair:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PreferencePair:
         return _from_dict(cls, dict(data))
+
+
+class _Record(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def read_records(cls: type[R], path: str | Path, item_ids: Iterable[str] | None = None) -> list[R]:
+    """The ``cls`` records of the per-item JSONL at ``path`` (an `ItemLog`): those of ``item_ids`` in that
+    order, or all of them in file order."""
+    log = ItemLog(path)
+    rows = log.ordered(item_ids) if item_ids is not None else list(log.records.values())
+    return [cls.from_dict(r) for r in rows]  # type: ignore[attr-defined]
+
+
+def write_records(path: str | Path, records: Iterable[_Record]) -> None:
+    """Write ``records`` as the whole per-item JSONL at ``path``, atomically (`ItemLog.replace`)."""
+    ItemLog.replace(path, (r.to_dict() for r in records))

@@ -451,7 +451,7 @@ def leaderboard(
 @click.option(
     "--stage",
     default=None,
-    help="Stop after this stage (data, rft, scorer, candidates, judge, curate, preference).",
+    help="Stop after this stage (data, rft, scorer, candidates, verdicts, curate, preference).",
 )
 @click.option(
     "--method", default=None, help="src, sft-only, outcome-dpo or csr-style (overrides the preset)."
@@ -513,7 +513,7 @@ def scorer() -> None:
 def scorer_train(
     data_dir: str, candidates_file: str, labels: str | None, out: str, preset: str, overrides: tuple
 ) -> None:
-    """Train the R-Scorer (LoRA SFT) on fact-judge labels or an external judge's labels; report agreement."""
+    """Train the R-Scorer (LoRA SFT) on fact labels or an external model's labels; report agreement."""
     from pathlib import Path
 
     from benchmarks.configuration import ConfigError

@@ -109,6 +109,10 @@ def _previous(name: str, names: list[str]) -> str | None:
     return "iter_0" if "iter_0" in names else None  # baselines start from the run's iter_0
 
 
+FORMER_STAGE_NAMES = {"verdicts": "judge"}
+"""Stage manifests of run directories written before a stage was renamed (still read)."""
+
+
 def _calibration(run_dir: Path, names: list[str]) -> dict[str, dict[str, Any]]:
     """Per-iteration calibration figures from the stage manifests (pairs kept, DPO reward accuracy, ...)."""
     out: dict[str, dict[str, Any]] = {}
@@ -118,7 +122,7 @@ def _calibration(run_dir: Path, names: list[str]) -> dict[str, dict[str, Any]]:
             "correct_rate": "candidates correct",
             "parse_failure_rate": "candidate parse failures",
         },
-        "judge": {
+        "verdicts": {
             "fact_agreement": "R-Scorer agreement (facts)",
             "fact_decisive_agreement": "decisive agreement",
             "mean_tie_mass": "tie mass",
@@ -132,6 +136,8 @@ def _calibration(run_dir: Path, names: list[str]) -> dict[str, dict[str, Any]]:
         figures: dict[str, Any] = {}
         for stage, wanted in keys.items():
             path = run_dir / name / f"{stage}.manifest.json"
+            if not path.is_file():
+                path = run_dir / name / f"{FORMER_STAGE_NAMES.get(stage, stage)}.manifest.json"
             if path.is_file():
                 summary = json.loads(path.read_text()).get("summary", {})
                 figures.update({label: summary[k] for k, label in wanted.items() if k in summary})

@@ -113,11 +113,12 @@ class TestSmokeRun:
         for k in (1, 2, 3):
             d = smoke_run / f"iter_{k}"
             candidates = [json.loads(line) for line in (d / "candidates.jsonl").read_text().splitlines()]
-            judgements = [json.loads(line) for line in (d / "judgements.jsonl").read_text().splitlines()]
+            verdicts = [json.loads(line) for line in (d / "verdicts.jsonl").read_text().splitlines()]
             pairs = [json.loads(line) for line in (d / "pairs.jsonl").read_text().splitlines()]
-            assert len(candidates) == 12 and judgements and pairs
+            assert len(candidates) == 12 and verdicts and pairs
+            assert {(v["method"], v["mode"]) for v in verdicts} == {("src", "pairwise")}
             assert all(p["chosen"] != p["rejected"] for p in pairs)
-            for stage in ("candidates", "judge", "curate", "preference"):
+            for stage in ("candidates", "verdicts", "curate", "preference"):
                 manifest = json.loads((d / f"{stage}.manifest.json").read_text())
                 assert manifest["inputs"] and manifest["outputs"] and manifest["versions"]["trl"]
 
@@ -189,6 +190,12 @@ def test_baselines_and_ablations_run_end_to_end(overrides: list[str], tmp_path: 
         return
     assert (tmp_path / "run" / "iter_1" / "model" / "config.json").is_file()
     assert summary["iter_1"]["curate"]["items"] == 12
+    # one record type in verdicts.jsonl whatever the method: the one input of curation
+    lines = (tmp_path / "run" / "iter_1" / "verdicts.jsonl").read_text().splitlines()
+    mode = cfg.scorer.mode if cfg.method == "src" else "direct"
+    assert 0 < len(lines) <= 12 and {(r["method"], r["mode"]) for r in map(json.loads, lines)} == {
+        (cfg.method, mode)
+    }
 
 
 def test_scorer_train_cli(smoke_run: Path, tmp_path: Path) -> None:
@@ -229,7 +236,7 @@ def test_dpo_stage_with_two_processes(smoke_run: Path, tmp_path: Path) -> None:
     assert not (run_dir / "iter_2").exists()
 
 
-def test_candidates_and_judge_shard_across_two_processes(smoke_run: Path, tmp_path: Path) -> None:
+def test_candidates_and_verdicts_shard_across_two_processes(smoke_run: Path, tmp_path: Path) -> None:
     """Candidate search and R-Scorer verdicts shard items across the processes of a distributed launch.
 
     Batches are seeded per batch, so the merged candidates equal the single-process run's; the
@@ -242,7 +249,7 @@ def test_candidates_and_judge_shard_across_two_processes(smoke_run: Path, tmp_pa
     for stale in ("iter_2", "iter_3", "iter_1"):
         shutil.rmtree(run_dir / stale)
     cmd = ["-m", "harness.cli"]
-    cmd += ["calibrate", "--preset", "smoke", "--run-dir", str(run_dir), "--stage", "judge"]
+    cmd += ["calibrate", "--preset", "smoke", "--run-dir", str(run_dir), "--stage", "verdicts"]
     proc = _two_processes(cmd)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     manifest = json.loads((run_dir / "iter_1" / "candidates.manifest.json").read_text())
@@ -258,8 +265,8 @@ def test_candidates_and_judge_shard_across_two_processes(smoke_run: Path, tmp_pa
     assert [[c["text"] for c in r["candidates"]] for r in sharded] == [
         [c["text"] for c in r["candidates"]] for r in single
     ]
-    one = records(smoke_run / "iter_1" / "judgements.jsonl")
-    two = records(run_dir / "iter_1" / "judgements.jsonl")
+    one = records(smoke_run / "iter_1" / "verdicts.jsonl")
+    two = records(run_dir / "iter_1" / "verdicts.jsonl")
     assert [r["item_id"] for r in two] == [r["item_id"] for r in one]
     for a, b in zip(one, two):
         for va, vb in zip(a["verdicts"], b["verdicts"]):

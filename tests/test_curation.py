@@ -2,9 +2,21 @@ from __future__ import annotations
 
 import pytest
 
-from calibrate.config import CurationConfig
-from calibrate.curation import curate, curate_item, outcome_scores, scores_from_judgement
-from calibrate.records import Candidate, CandidateSet, Judgement, PairVerdict
+from benchmarks.records import RecordError
+from benchmarks.registry import UnknownNameError
+from calibrate.baselines import outcome_scores
+from calibrate.config import METHODS, CurationConfig
+from calibrate.curation import candidate_scores, curate, curate_item, scores_from_verdicts
+from calibrate.records import (
+    Candidate,
+    CandidateScores,
+    CandidateSet,
+    PairVerdict,
+    PreferencePair,
+    read_records,
+    write_records,
+)
+from calibrate.verdicts import SCORERS
 
 
 def cand(i: int, correct: bool | None = True, logprob: float = -1.0) -> Candidate:
@@ -20,23 +32,26 @@ def cand(i: int, correct: bool | None = True, logprob: float = -1.0) -> Candidat
     )
 
 
-def judgement(verdicts: list[tuple[int, int, list[float], list[float]]]) -> Judgement:
-    return Judgement(
-        item_id="q", mode="pairwise", verdicts=[PairVerdict(a, b, ab, ba) for a, b, ab, ba in verdicts]
+def verdicts_of(verdicts: list[tuple[int, int, list[float], list[float]]]) -> CandidateScores:
+    return CandidateScores(
+        item_id="q",
+        method="src",
+        mode="pairwise",
+        verdicts=[PairVerdict(a, b, ab, ba) for a, b, ab, ba in verdicts],
     )
 
 
 class TestScores:
     def test_order_debiased_win_probability(self) -> None:
         # 0 beats 1 when shown first (0.9) and when shown second (p_ba[1] = 0.7): w01 = 0.8, w10 = 0.2
-        j = judgement([(0, 1, [0.9, 0.1, 0.0], [0.3, 0.7, 0.0])])
-        s = scores_from_judgement(j, [0, 1], weighted=True)
+        j = verdicts_of([(0, 1, [0.9, 0.1, 0.0], [0.3, 0.7, 0.0])])
+        s = scores_from_verdicts(j, [0, 1], weighted=True)
         assert s[0] == pytest.approx(0.6) and s[1] == pytest.approx(-0.6)
 
     def test_position_bias_cancels(self) -> None:
         # A scorer that always prefers the first shown response says nothing about the pair.
-        j = judgement([(0, 1, [0.8, 0.2, 0.0], [0.8, 0.2, 0.0])])
-        s = scores_from_judgement(j, [0, 1], weighted=True)
+        j = verdicts_of([(0, 1, [0.8, 0.2, 0.0], [0.8, 0.2, 0.0])])
+        s = scores_from_verdicts(j, [0, 1], weighted=True)
         assert s[0] == pytest.approx(0.0) and s[1] == pytest.approx(0.0)
 
     def test_confidence_weighting_discounts_ties(self) -> None:
@@ -45,8 +60,8 @@ class TestScores:
             (0, 1, [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]),
             (0, 2, [0.0, 0.1, 0.9], [0.1, 0.0, 0.9]),
         ]
-        weighted = scores_from_judgement(judgement(verdicts), [0, 1, 2], weighted=True)
-        plain = scores_from_judgement(judgement(verdicts), [0, 1, 2], weighted=False)
+        weighted = scores_from_verdicts(verdicts_of(verdicts), [0, 1, 2], weighted=True)
+        plain = scores_from_verdicts(verdicts_of(verdicts), [0, 1, 2], weighted=False)
         # weighted: (1 * 1 + 0.1 * -0.1) / 1.1 ; plain: (1 - 0.1) / 2
         assert weighted[0] == pytest.approx((1.0 - 0.01) / 1.1)
         assert plain[0] == pytest.approx(0.45)
@@ -86,14 +101,48 @@ class TestCurateItem:
 
 
 class TestCurate:
-    def test_outcome_baseline_ignores_judgements(self) -> None:
+    def test_outcome_baseline_ignores_verdicts(self) -> None:
         cs = CandidateSet("q", [cand(0, correct=False), cand(1, correct=True)])
         assert outcome_scores(cs) == {0: 0.0, 1: 1.0}
-        pairs, summary = curate([cs], None, CurationConfig(tau=0.5), method="outcome-dpo")
+        record = CandidateScores("q", "outcome-dpo", "direct", scores={"0": 0.0, "1": 1.0})
+        pairs, summary = curate([cs], {"q": record}, CurationConfig(tau=0.5), method="outcome-dpo")
         assert len(pairs) == 1 and pairs[0].chosen_id == 1 and pairs[0].method == "outcome-dpo"
         assert summary["pairs_kept"] == 1
 
-    def test_unjudged_items_counted(self) -> None:
+    def test_direct_scores_stand_as_they_are(self) -> None:
+        # a direct record is used as S_i even when the scorer also left verdicts (they are ignored)
+        record = CandidateScores(
+            "q", "csr-style", "direct", verdicts_of([(0, 1, [0.0, 1.0, 0.0], [])]).verdicts
+        )
+        record.scores = {"0": 0.25, "1": -0.5}
+        assert candidate_scores(record, [0, 1], weighted=True) == {0: 0.25, 1: -0.5}
+
+    def test_unscored_items_counted(self) -> None:
         cs = CandidateSet("q", [cand(0), cand(1)])
         pairs, summary = curate([cs], {}, CurationConfig())
-        assert pairs == [] and summary["reasons"] == {"not_judged": 1}
+        assert pairs == [] and summary["reasons"] == {"not_scored": 1}
+
+
+class TestRecords:
+    def test_candidate_scores_round_trip_and_mode_check(self) -> None:
+        record = verdicts_of([(0, 1, [0.9, 0.1, 0.0], [0.3, 0.7, 0.0])])
+        assert CandidateScores.from_dict(record.to_dict()) == record
+        with pytest.raises(RecordError, match="mode"):
+            CandidateScores.from_dict({**record.to_dict(), "mode": "judged"})
+
+    def test_pairs_file_round_trip(self, tmp_path) -> None:
+        pairs = [
+            PreferencePair(f"i{n}", 0, 1, "chosen \u00e9", "rejected", 0.5, {"0": 0.5, "1": 0.0})
+            for n in (2, 1)
+        ]
+        write_records(tmp_path / "pairs.jsonl", pairs)
+        assert read_records(PreferencePair, tmp_path / "pairs.jsonl") == pairs  # file order
+        assert read_records(PreferencePair, tmp_path / "pairs.jsonl", ["i1"]) == pairs[1:]
+
+
+def test_every_iterating_method_has_one_candidate_scorer() -> None:
+    assert set(SCORERS.names()) == set(METHODS) - {"sft-only"}
+    for name in SCORERS:
+        assert SCORERS.get(name).method == name
+    with pytest.raises(UnknownNameError, match="did you mean 'csr-style'"):
+        SCORERS.get("csr-styl")

@@ -199,3 +199,16 @@ def test_leaderboard_from_the_smoke_run(
         timeout=600,
     )
     assert bad.returncode == 1 and "no checkpoint 'iter_9'" in bad.stderr and not (tmp_path / "bad").exists()
+
+
+def test_calibration_figures_read_verdicts_and_former_judge_manifests(tmp_path: Path) -> None:
+    """R-Scorer figures come from ``verdicts.manifest.json``; run directories from before the rename
+    (``judge.manifest.json``) still render."""
+    from leaderboards.results import _calibration
+
+    summary = {"summary": {"fact_agreement": 0.5, "mean_tie_mass": 0.25, "items": 12}}
+    for name, manifest in (("iter_1", "verdicts"), ("iter_2", "judge")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{manifest}.manifest.json").write_text(json.dumps(summary))
+    figures = _calibration(tmp_path, ["base", "iter_1", "iter_2"])
+    assert figures["iter_1"] == figures["iter_2"] == {"R-Scorer agreement (facts)": 0.5, "tie mass": 0.25}

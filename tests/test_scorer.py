@@ -1,4 +1,4 @@
-"""R-Scorer: verdict probabilities, KV reuse equals a plain forward, pointwise mode, fact judge, training,
+"""R-Scorer: verdict probabilities, KV reuse equals a plain forward, pointwise mode, fact labels, training,
 resume and label files. Uses a tiny random Llama with the micro tokenizer (no SmolLM2)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from benchmarks.parsing import parse_response
 from benchmarks.records import LETTERS, BenchmarkItem, read_items
 from benchmarks.scoring import answers_match
 from calibrate.config import ScorerConfig
-from calibrate.records import Candidate, CandidateSet, Judgement
+from calibrate.records import Candidate, CandidateScores, CandidateSet
 from calibrate.scorer.labels import (
     LabelError,
     LabelledPair,
@@ -132,15 +132,16 @@ def test_verdicts_kv_reuse_and_batching(tiny_dir: Path, items: list[BenchmarkIte
     assert batched.forwards == 4
 
 
-def test_judge_both_orders_and_summary(tiny_dir: Path, items: list[BenchmarkItem], tmp_path: Path) -> None:
+def test_verdicts_both_orders_and_summary(tiny_dir: Path, items: list[BenchmarkItem], tmp_path: Path) -> None:
     chosen = items[:2]
     sets = [_candidate_set(it, 4) for it in chosen] + [CandidateSet("lonely", [])]
     scorer = _scorer(tiny_dir, max_pairs_per_item=4)
-    summary = scorer.judge(chosen, sets, tmp_path / "judgements.jsonl")
-    lines = (tmp_path / "judgements.jsonl").read_text().splitlines()
-    judgements = [Judgement.from_dict(json.loads(line)) for line in lines]
-    assert [j.item_id for j in judgements] == [it.id for it in chosen]
-    for j in judgements:
+    summary = scorer.verdicts(chosen, sets, tmp_path / "verdicts.jsonl")
+    lines = (tmp_path / "verdicts.jsonl").read_text().splitlines()
+    records = [CandidateScores.from_dict(json.loads(line)) for line in lines]
+    assert [j.item_id for j in records] == [it.id for it in chosen]
+    assert {(j.method, j.mode) for j in records} == {("src", "pairwise")}
+    for j in records:
         assert (
             [(v.a, v.b) for v in j.verdicts] == select_pairs(range(4), 4) == [(0, 1), (1, 2), (2, 3), (0, 2)]
         )
@@ -155,8 +156,8 @@ def test_judge_both_orders_and_summary(tiny_dir: Path, items: list[BenchmarkItem
 def test_pointwise_mode(tiny_dir: Path, items: list[BenchmarkItem], tmp_path: Path) -> None:
     item = items[0]
     scorer = _scorer(tiny_dir, mode="pointwise")
-    scorer.judge([item], [_candidate_set(item, 3)], tmp_path / "j.jsonl")
-    j = Judgement.from_dict(json.loads((tmp_path / "j.jsonl").read_text()))
+    scorer.verdicts([item], [_candidate_set(item, 3)], tmp_path / "j.jsonl")
+    j = CandidateScores.from_dict(json.loads((tmp_path / "j.jsonl").read_text()))
     assert j.mode == "pointwise" and sorted(j.pointwise) == ["0", "1", "2"]
     for v in j.verdicts:
         sa, sb = j.pointwise[str(v.a)], j.pointwise[str(v.b)]
@@ -174,7 +175,7 @@ def _false_claim(item: BenchmarkItem) -> str | None:
     return None
 
 
-def test_fact_judge(items: list[BenchmarkItem]) -> None:
+def test_fact_labels(items: list[BenchmarkItem]) -> None:
     checked = 0
     for item in items:
         gold = _cand(item, 0, item.rationale)
@@ -250,12 +251,12 @@ def test_resume_gives_identical_file(tiny_dir: Path, items: list[BenchmarkItem],
     sets = [_candidate_set(it, 3) for it in chosen]
     scorer = _scorer(tiny_dir, batch_size=1)
     full = tmp_path / "full.jsonl"
-    scorer.judge(chosen, sets, full)
+    scorer.verdicts(chosen, sets, full)
     part = tmp_path / "part.jsonl"
-    scorer.judge(chosen[2:3], sets, part)  # an earlier run that finished one item out of order
+    scorer.verdicts(chosen[2:3], sets, part)  # an earlier run that finished one item out of order
     with open(part, "a") as handle:
         handle.write('{"item_id": "torn')  # and was killed mid-write
-    summary = scorer.judge(chosen, sets, part)
+    summary = scorer.verdicts(chosen, sets, part)
     assert summary["new_items"] == 3
     assert part.read_bytes() == full.read_bytes()
 

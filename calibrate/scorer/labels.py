@@ -1,9 +1,9 @@
-"""The R-Scorer's labels: labelled pairs, the fact judge, external label files and label hygiene.
+"""The R-Scorer's labels: labelled pairs, fact labels, external label files and label hygiene.
 
 Record. A `LabelledPair` is one pairwise label: an item, the candidate shown first (``a``), the one shown
 second (``b``) and the verdict (A / B / Tie, relative to that order).
 
-Fact judge. On data with structured facts, `fact_score` (answer correctness dominant, plus the share of
+Fact labels. On data with structured facts, `fact_score` (answer correctness dominant, plus the share of
 the suite's checked rationale claims that are true) and `fact_label` make a programmatic teacher whose
 labels are symmetric by construction; `read_labels` reads an external judge's labels instead.
 
@@ -26,7 +26,7 @@ from typing import Any
 
 from benchmarks.records import BenchmarkItem
 from calibrate.config import ScorerConfig
-from calibrate.records import Candidate, CandidateSet, Judgement
+from calibrate.records import Candidate, CandidateScores, CandidateSet
 from calibrate.scorer.model import VERDICTS, select_pairs
 
 ANSWER_WEIGHT = 1.0
@@ -65,7 +65,7 @@ def _mirror(label: str) -> str:
     return {"A": "B", "B": "A"}.get(label, label)
 
 
-# --------------------------------------------------------------------------- the fact judge
+# --------------------------------------------------------------------------- fact labels
 
 
 def _is_correct(item: BenchmarkItem, candidate: Candidate) -> bool:
@@ -120,23 +120,23 @@ def fact_examples(
 
 
 def agreement_with_facts(
-    items: Sequence[BenchmarkItem], candidate_sets: Iterable[CandidateSet], judgements: Iterable[Judgement]
+    items: Sequence[BenchmarkItem], candidate_sets: Iterable[CandidateSet], records: Iterable[CandidateScores]
 ) -> dict[str, Any]:
-    """How often the R-Scorer's order-debiased verdict matches the fact judge on the same pairs.
+    """How often the R-Scorer's order-debiased verdict matches `fact_label` on the same pairs.
 
     The verdict of pair (a, b) is the argmax of (w_ab, w_ba, tie) with both orders averaged;
     agreement counts exact matches of A / B / Tie; ``decisive_agreement`` only pairs where
-    the fact judge is not a tie.
+    the fact label is not a tie.
     """
     by_item = {i.id: i for i in items}
     cands = {cs.item_id: {c.candidate_id: c for c in cs.candidates} for cs in candidate_sets}
     total = agree = decisive = decisive_agree = 0
-    for judgement in judgements:
-        item = by_item.get(judgement.item_id)
+    for record in records:
+        item = by_item.get(record.item_id)
         if item is None:
             continue
-        for v in judgement.verdicts:
-            a, b = cands[judgement.item_id][v.a], cands[judgement.item_id][v.b]
+        for v in record.verdicts:
+            a, b = cands[record.item_id][v.a], cands[record.item_id][v.b]
             if v.p_ba:
                 probs = [
                     (v.p_ab[0] + v.p_ba[1]) / 2,
@@ -229,7 +229,7 @@ def training_examples(
 
     Only items with a candidate set take part. With ``labels`` (an external judge's JSONL, see
     `read_labels`) the pairs are that file's, in its order, and a label naming an unknown item or candidate
-    raises `LabelError`; without, the fact judge labels both orders of up to ``cfg.max_pairs_per_item``
+    raises `LabelError`; without, `fact_label` labels both orders of up to ``cfg.max_pairs_per_item``
     pairs per item (`fact_examples`), in item order.
     """
     sets = list(candidate_sets)

@@ -1,4 +1,5 @@
-"""Stage 3, the R-Scorer (inference): a causal LM that compares two candidate responses and emits A, B or Tie.
+"""Stage 3 for ``src``, the R-Scorer (inference): a causal LM that compares two candidate responses and emits
+A, B or Tie.
 
 Prompt. A chat-templated system message (the instruction: judge rationale quality and factual
 consistency with the reference) and a user message holding the question (+ choices), the reference
@@ -21,7 +22,11 @@ batch's rows are padded to a common length per level (masked out), new tokens ar
 the position ids count real tokens only, so results equal a plain forward of the concatenated ids.
 Rows of different items share a batch. Only the verdict rows of the LM head are computed.
 
-Labels (the fact judge, external label files) live in `calibrate.scorer.labels`, training in
+On a pool. `RScorer.verdicts` scores every item's pairs into a resumable JSONL of
+`calibrate.records.CandidateScores`; `RScorerVerdicts` is ``src``'s entry in `calibrate.verdicts.SCORERS`
+(the verdicts stage of the loop).
+
+Labels (fact labels, external label files) live in `calibrate.scorer.labels`, training in
 `calibrate.scorer.train`.
 """
 
@@ -32,14 +37,15 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchmarks.records import LETTERS, BenchmarkItem
 from calibrate.artifacts import ItemLog
 from calibrate.config import ScorerConfig
-from calibrate.records import Candidate, CandidateSet, Judgement, PairVerdict
+from calibrate.records import Candidate, CandidateScores, CandidateSet, PairVerdict
+from calibrate.verdicts import CandidateScorer
 
 if TYPE_CHECKING:
     import torch
@@ -47,6 +53,8 @@ if TYPE_CHECKING:
     from calibrate.models import LoadedModel
     from calibrate.scorer.labels import LabelledPair
 
+METHOD = "src"
+"""The method whose candidate scorer the R-Scorer is (`CandidateScores.method`)."""
 VERDICTS = ("A", "B", "Tie")
 """The pairwise verdict words, in the order of the probability vectors: Response A wins, B wins, tie."""
 POINTWISE_WORDS = ("Yes", "No")
@@ -223,7 +231,7 @@ class RScorer:
         return ids
 
     def prompt_text(self, item: BenchmarkItem, first: Candidate, second: Candidate) -> str:
-        """The full pairwise prompt as one string (what a naive judge would tokenize)."""
+        """The full pairwise prompt as one string (what a naive scorer would tokenize)."""
         return "".join(self._segments(item, first, second))
 
     def pair_input_ids(self, item: BenchmarkItem, first: Candidate, second: Candidate) -> list[int]:
@@ -383,9 +391,9 @@ class RScorer:
             nll -= math.log(max(p[k], 1e-12))
         return {"agreement": hits / len(examples), "nll": nll / len(examples)}
 
-    # ------------------------------------------------------------------ judging a pool
+    # ------------------------------------------------------------------ verdicts on a pool
 
-    def _judge_group(self, group: Sequence[tuple[BenchmarkItem, list[Candidate]]]) -> list[Judgement]:
+    def _score_group(self, group: Sequence[tuple[BenchmarkItem, list[Candidate]]]) -> list[CandidateScores]:
         pairs = {
             item.id: select_pairs([c.candidate_id for c in cands], self.cfg.max_pairs_per_item)
             for item, cands in group
@@ -403,7 +411,7 @@ class RScorer:
                     total = sa + sb
                     p_ab = [round(sa / total, 6), round(sb / total, 6), 0.0] if total > 0 else [0.5, 0.5, 0.0]
                     verdicts.append(PairVerdict(a, b, p_ab))
-                out.append(Judgement(item.id, "pointwise", verdicts, pointwise=point))
+                out.append(CandidateScores(item.id, METHOD, "pointwise", verdicts, pointwise=point))
             return out
         tasks = []
         for item, cands in group:
@@ -420,22 +428,22 @@ class RScorer:
                 p_ab = next(probs)
                 p_ba = next(probs) if self.cfg.both_orders else []
                 verdicts.append(PairVerdict(a, b, p_ab, p_ba))
-            out.append(Judgement(item.id, "pairwise", verdicts))
+            out.append(CandidateScores(item.id, METHOD, "pairwise", verdicts))
         return out
 
-    def judge(
+    def verdicts(
         self,
         items: Sequence[BenchmarkItem],
         candidate_sets: Iterable[CandidateSet],
         out_path: str | Path,
         progress: Callable[[str], None] | None = None,
     ) -> dict[str, Any]:
-        """Judge every item with >= 2 candidates into ``out_path`` (JSONL of `Judgement`; resumable).
+        """Verdicts on every item with >= 2 candidates into ``out_path`` (JSONL of `CandidateScores`; resumable).
 
         Items already in the log are skipped; the file is rewritten in item order at the end. Summary:
         items, new_items, pairs (unordered, this run), ordered_pairs, forwards, seconds, pairs_per_s (scored
         orderings per second: ordered pairs, or candidates in pointwise mode), mean_tie_mass and
-        position_bias (mean P(first shown wins)) over all logged judgements.
+        position_bias (mean P(first shown wins)) over all logged records.
         """
         started = time.perf_counter()
         sets = {cs.item_id: cs for cs in candidate_sets}
@@ -450,16 +458,18 @@ class RScorer:
 
         def flush() -> None:
             nonlocal pairs, ordered, scored, done
-            judgements = self._judge_group(group)
-            log.append(j.to_dict() for j in judgements)
-            for (_, cands), j in zip(group, judgements):
-                pairs += len(j.verdicts)
-                ordered += sum(1 + bool(v.p_ba) for v in j.verdicts)
-                scored += len(cands) if j.mode == "pointwise" else sum(1 + bool(v.p_ba) for v in j.verdicts)
+            records = self._score_group(group)
+            log.append(r.to_dict() for r in records)
+            for (_, cands), rec in zip(group, records):
+                pairs += len(rec.verdicts)
+                ordered += sum(1 + bool(v.p_ba) for v in rec.verdicts)
+                scored += (
+                    len(cands) if rec.mode == "pointwise" else sum(1 + bool(v.p_ba) for v in rec.verdicts)
+                )
             done += len(group)
             group.clear()
             if progress is not None:
-                progress(f"judge: {done}/{len(todo)} items")
+                progress(f"verdicts: {done}/{len(todo)} items")
 
         for item in pending:
             cands = sorted(sets[item.id].candidates, key=lambda c: c.candidate_id)
@@ -491,6 +501,31 @@ class RScorer:
             "mean_tie_mass": round(sum(ties) / len(ties), 6) if ties else 0.0,
             "position_bias": round(sum(firsts) / len(firsts), 6) if firsts else None,
         }
+
+
+class RScorerVerdicts(CandidateScorer):
+    """``src``'s candidate scorer (`calibrate.verdicts.SCORERS`): the trained R-Scorer's verdicts on pairs.
+
+    Its summary adds how often the order-debiased verdicts agree with fact labels on the same pairs.
+    """
+
+    method = METHOD
+
+    def config(self) -> dict[str, Any]:
+        return asdict(self.job.cfg.scorer)
+
+    def inputs(self) -> dict[str, str]:
+        return {"scorer": self.job.scorer.hash if self.job.scorer else ""}
+
+    def score(self, items: Sequence[BenchmarkItem], out: Path) -> dict[str, Any]:
+        adapter = str(self.job.scorer.path) if self.job.scorer else None
+        rscorer = RScorer.from_config(self.job.cfg.scorer, adapter=adapter)
+        return rscorer.verdicts(items, self.job.candidate_sets, out, progress=self.job.progress)
+
+    def summarize(self, records: list[CandidateScores]) -> dict[str, Any]:
+        from calibrate.scorer.labels import agreement_with_facts
+
+        return agreement_with_facts(self.job.items, self.job.candidate_sets, records)
 
 
 def resolve_backbone(backbone: str) -> str:

@@ -3,6 +3,9 @@
 `train_scorer` keeps only labels consistent under both orders, splits held-out items deterministically,
 balances the training verdicts, runs LoRA SFT (trl ``SFTTrainer``, pre-tokenised prompt + one verdict
 token, loss on the verdict only) and reports held-out agreement before and after training.
+
+`ScorerStage` is the loop's scorer stage: candidates of the RFT policy on held-back ``rft`` items, their
+labels (`training_examples`) and `train_scorer`.
 """
 
 from __future__ import annotations
@@ -10,12 +13,20 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from calibrate.config import ScorerConfig
-from calibrate.scorer.labels import LabelledPair, balance_labels, consistent_examples, split_heldout
+from benchmarks.records import BenchmarkItem
+from calibrate.artifacts import Artifact
+from calibrate.config import CandidateConfig, ScorerConfig
+from calibrate.scorer.labels import (
+    LabelledPair,
+    balance_labels,
+    consistent_examples,
+    split_heldout,
+    training_examples,
+)
 from calibrate.scorer.model import VERDICTS, RScorer, resolve_backbone
 
 if TYPE_CHECKING:
@@ -180,3 +191,50 @@ def train_scorer(
     summary |= {"seconds": round(time.perf_counter() - started, 2), "adapter": str(out)}
     (out / "scorer_train.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+@dataclass
+class ScorerStage:
+    """The loop's scorer stage: the R-Scorer trained on labelled pairs of ``policy``'s candidates on ``pool``.
+
+    Writes ``directory``/train_candidates.jsonl (stage 2 on the pool, one process) and ``directory``/adapter.
+    """
+
+    cfg: ScorerConfig
+    candidates: CandidateConfig
+    policy: Artifact
+    """The RFT checkpoint (``iter_0/model``) whose candidates are labelled."""
+    pool: list[BenchmarkItem]
+    """The ``rft`` items to label (those RFT did not train on, where there are enough)."""
+    pool_hash: str
+    """Hash of the ``rft`` pool."""
+    data_dir: Path
+    directory: Path
+    """``scorer/``."""
+    seed: int
+    dtype: str = "auto"
+    """The policy's dtype (the scorer's own is ``cfg.dtype``)."""
+
+    name: ClassVar[str] = "scorer"
+    output: ClassVar[str] = "adapter"
+    mode: ClassVar[str] = "main"
+
+    def config(self) -> dict[str, Any]:
+        return {"scorer": asdict(self.cfg), "candidates": asdict(self.candidates)}
+
+    def inputs(self) -> dict[str, str]:
+        return {"policy": self.policy.hash, "rft_pool": self.pool_hash}
+
+    def run(self) -> tuple[list[str], dict[str, Any]]:
+        from calibrate.candidates import generate_candidates
+        from calibrate.models import load_model
+        from calibrate.records import CandidateSet, read_records
+
+        policy = load_model(str(self.policy.path), dtype=self.dtype)
+        cand_path = self.directory / "train_candidates.jsonl"
+        generate_candidates(policy, self.pool, self.data_dir, self.candidates, cand_path, self.seed)
+        del policy
+        sets = read_records(CandidateSet, cand_path, [item.id for item in self.pool])
+        examples = training_examples(self.pool, sets, self.cfg, self.cfg.labels)
+        summary = train_scorer(self.cfg, examples, self.directory / self.output, self.seed)
+        return ["train_candidates.jsonl", self.output], summary

@@ -1,7 +1,7 @@
-"""R-Scorer throughput: `RScorer.judge` (shared-segment KV reuse, batched) vs a naive judge (``tox -e bench``).
+"""R-Scorer throughput: `RScorer.verdicts` (shared-segment KV reuse, batched) vs a naive scorer (``tox -e bench``).
 
 Real SmolLM2-135M-Instruct backbone, fp32, 4 items x 6 candidates (~60-token responses), all 30 ordered
-pairs per item. The naive judge tokenizes each ordered pair's full prompt and calls
+pairs per item. The naive scorer tokenizes each ordered pair's full prompt and calls
 ``generate(max_new_tokens=1)`` on it alone; both read the verdict probabilities of the same tokens.
 Reported: ordered pairs/s of each, the ratio (measured in the same run), and argmax agreement.
 """
@@ -19,7 +19,7 @@ from benchmarks.parsing import parse_response
 from benchmarks.records import LETTERS, BenchmarkItem, read_items
 from benchmarks.scoring import answers_match
 from calibrate.config import ScorerConfig
-from calibrate.records import Candidate, CandidateSet, Judgement
+from calibrate.records import Candidate, CandidateScores, CandidateSet
 from calibrate.scorer.model import RScorer
 
 N_ITEMS, N_CANDS, CAND_TOKENS = 4, 6, 60
@@ -101,16 +101,16 @@ def test_scorer_pairs_per_s(benchmark, smoke_dataset: Path, tmp_path: Path) -> N
         same_tokens += enc["input_ids"][0].tolist() == scorer.pair_input_ids(it, first, second)
     naive_s = time.perf_counter() - started
 
-    out_path = tmp_path / "judgements.jsonl"
+    out_path = tmp_path / "verdicts.jsonl"
 
     def run() -> dict:
         out_path.unlink(missing_ok=True)
-        return scorer.judge(items, sets, out_path)
+        return scorer.verdicts(items, sets, out_path)
 
     summary = benchmark.pedantic(run, rounds=1, iterations=1)
     ours: dict[tuple[str, int, int], list[float]] = {}
     for line in out_path.read_text().splitlines():
-        j = Judgement.from_dict(json.loads(line))
+        j = CandidateScores.from_dict(json.loads(line))
         for v in j.verdicts:
             ours[(j.item_id, v.a, v.b)] = v.p_ab
             ours[(j.item_id, v.b, v.a)] = v.p_ba
