@@ -9,18 +9,18 @@ import pytest
 import torch
 
 from benchmarks.records import read_items
-from calibrate.candidates import (
+from calibrate.candidates import generate_candidates
+from calibrate.config import CandidateConfig
+from calibrate.decoding import (
     Generated,
     _extend,
     _Partial,
     diverse_order,
     encode_prompt,
-    generate_candidates,
     sample_responses,
     sentence_cut,
     sentence_end,
 )
-from calibrate.config import CandidateConfig
 from calibrate.models import load_model
 from calibrate.records import CandidateSet
 

@@ -3,7 +3,7 @@
 16 prompts x 8 candidates x 48 new tokens (``min_new_tokens = max_new_tokens``, so both sides
 generate exactly the same number of tokens), measured in the same run:
 
-- batched: ``calibrate.candidates.sample_responses``, one left-padded batch of 16 prompts, each
+- batched: ``calibrate.decoding.sample_responses``, one left-padded batch of 16 prompts, each
   prompt prefilled once and its 8 samples decoded from the shared KV cache;
 - naive: 128 single ``generate`` calls (one prompt, one sample each).
 
@@ -76,7 +76,7 @@ def _naive(model, processor, images: list, prompts: list[str]) -> int:
 
 
 def test_sampling_throughput(benchmark, tiny, smoke_dataset: Path) -> None:
-    from calibrate.candidates import sample_responses
+    from calibrate.decoding import sample_responses
 
     model, processor = tiny
     images, prompts = _inputs(smoke_dataset)
