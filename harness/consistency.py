@@ -31,7 +31,7 @@ def read_query(doc: EvalDoc, row: dict[str, Any] | str) -> ReadQuery:
     candidates = []
     if doc.answer_type not in ("multiple_choice", "yes_no"):
         final = row.get("prediction") or row.get("raw_answer") or row.get("final_answer")
-        candidates = [str(c) for c in (final, doc.extra.get("mv_answer", doc.answer)) if c]
+        candidates = [str(c) for c in (final, doc.answer) if c]
     return ReadQuery(
         doc.question, doc.answer_type, row.get("rationale") or "", doc.choices, doc.hint, candidates
     )

@@ -394,25 +394,27 @@ def summarize(results: Sequence[CaseResult]) -> dict[str, Any]:
     }
 
 
+def _summaries(results: Sequence[CaseResult], field: str) -> dict[str, dict[str, Any]]:
+    """:func:`summarize` per value of ``field`` (sorted)."""
+    groups: dict[str, list[CaseResult]] = defaultdict(list)
+    for r in results:
+        groups[getattr(r, field)].append(r)
+    return {name: summarize(rs) for name, rs in sorted(groups.items())}
+
+
 def validate(reader: Any, cases: Sequence[ValidityCase]) -> dict[str, Any]:
     """Per-benchmark and pooled figures of ``reader`` on ``cases`` (pooled over generated / public)."""
     results = read_cases(reader, cases)
-    groups: dict[str, list[CaseResult]] = defaultdict(list)
-    for r in results:
-        groups[r.benchmark].append(r)
     generated = [r for r in results if r.variant != "hand"]
     hand = [r for r in results if r.variant == "hand"]
-    by_variant: dict[str, list[CaseResult]] = defaultdict(list)
-    for r in results:
-        by_variant[r.variant].append(r)
     return {
         "reader": reader.identity(),
         "pooled": {
             **({"generated": summarize(generated)} if generated else {}),
             **({"public": summarize(hand)} if hand else {}),
         },
-        "by_benchmark": {name: summarize(rs) for name, rs in sorted(groups.items())},
-        "by_variant": {v: summarize(rs) for v, rs in sorted(by_variant.items())},
+        "by_benchmark": _summaries(results, "benchmark"),
+        "by_variant": _summaries(results, "variant"),
         "cases": [asdict(r) for r in results],
     }
 
