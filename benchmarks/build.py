@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.configuration import ConfigError, from_mapping, load_yaml
+from benchmarks.configuration import ConfigError, from_mapping, load_yaml, preset_path
 from benchmarks.fileio import atomic_write_json, png_bytes, sha256_bytes, sha256_file
 from benchmarks.records import CATEGORIES, SPLITS, BenchmarkItem, write_jsonl
 from benchmarks.registry import BUILTIN_SUITES, SUITES
@@ -81,14 +81,7 @@ def load_data_config(preset: str | None = None, config_file: str | Path | None =
     """A DataConfig from a preset name (``benchmarks/presets/<name>.yaml``) and/or a YAML file."""
     data: dict[str, Any] = {}
     if preset:
-        path = PRESET_DIR / f"{preset}.yaml"
-        if not path.exists():
-            import difflib
-
-            known = sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
-            close = difflib.get_close_matches(preset, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"unknown data preset {preset!r}{hint} (known: {', '.join(known)})")
+        path = preset_path(PRESET_DIR, preset, "data preset")
         data.update(load_yaml(path).get("data", {}))
         where = str(path)
     if config_file:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
 C = TypeVar("C")
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 class ConfigError(ValueError):
@@ -96,3 +98,45 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return data
+
+
+def merge_mappings(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` laid over ``base``: nested mappings merge key by key, anything else replaces."""
+    out = dict(base)
+    for key, value in override.items():
+        nested = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merge_mappings(out[key], value) if nested else value
+    return out
+
+
+def apply_overrides(config: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``section.field=value`` overrides (values parsed as YAML) applied to a copy of a nested mapping."""
+    import yaml
+
+    config = merge_mappings(config, {})
+    for override in overrides:
+        if "=" not in override:
+            raise ConfigError(f"--set {override!r}: expected KEY=VALUE (e.g. scorer.mode=pointwise)")
+        key, value = override.split("=", 1)
+        target = config
+        parts = key.split(".")
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise ConfigError(f"--set {override!r}: {part!r} is not a section")
+        parsed = yaml.safe_load(value)
+        if isinstance(parsed, str) and _FLOAT.fullmatch(parsed.strip()):
+            parsed = float(parsed)  # YAML 1.1 reads "3e-3" as a string
+        target[parts[-1]] = parsed
+    return config
+
+
+def preset_path(directory: Path, name: str, what: str = "preset") -> Path:
+    """``directory/<name>.yaml``; an unknown name lists the known ones with a did-you-mean."""
+    path = directory / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in directory.glob("*.yaml"))
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"unknown {what} {name!r}{hint} (known: {', '.join(known)})")
+    return path

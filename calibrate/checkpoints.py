@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from calibrate.config import LoRATrainingConfig
 from calibrate.models import LoadedModel, save_adapter
 
 ADAPTER_DIR = "adapter"
@@ -80,31 +81,22 @@ def copy_checkpoint(previous_model: Path, out_dir: Path) -> Path:
     return out_dir / MODEL_DIR
 
 
-def lora_config(model: Any, r: int, alpha: int, dropout: float) -> Any:
+def lora_config(model: Any, cfg: LoRATrainingConfig) -> Any:
     """The LoRA of a policy-training stage: the language model's attention projections only."""
     from peft import LoraConfig
 
     from calibrate.models import default_lora_targets
 
     return LoraConfig(
-        r=r,
-        lora_alpha=alpha,
-        lora_dropout=dropout,
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
         target_modules=default_lora_targets(model),
         task_type="CAUSAL_LM",
     )
 
 
-def trainer_kwargs(
-    out: str,
-    seed: int,
-    learning_rate: float,
-    batch_size: int,
-    gradient_accumulation_steps: int,
-    epochs: float,
-    max_steps: int,
-    gradient_checkpointing: bool = False,
-) -> dict[str, Any]:
+def trainer_kwargs(out: str, seed: int, cfg: LoRATrainingConfig) -> dict[str, Any]:
     """Arguments shared by srcal's trl trainers (SFT and DPO): seeded, no checkpoints, CPU-aware."""
     import dataclasses
 
@@ -120,11 +112,11 @@ def trainer_kwargs(
         "output_dir": out,
         "seed": seed,
         "data_seed": seed,
-        "learning_rate": learning_rate,
-        "per_device_train_batch_size": batch_size,
-        "gradient_accumulation_steps": gradient_accumulation_steps,
-        "num_train_epochs": epochs,
-        "max_steps": max_steps,
+        "learning_rate": cfg.learning_rate,
+        "per_device_train_batch_size": cfg.batch_size,
+        "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
+        "num_train_epochs": cfg.epochs,
+        "max_steps": cfg.max_steps,
         "lr_scheduler_type": "cosine",
         "warmup_steps": 0.05,
         "logging_steps": 1,
@@ -133,8 +125,8 @@ def trainer_kwargs(
         "max_length": None,
         # transformers >= 5.x renamed gradient_checkpointing to activation_checkpointing;
         # non-reentrant: works with frozen inputs (LoRA) and replays dropout masks exactly
-        checkpointing: gradient_checkpointing,
-        f"{checkpointing}_kwargs": {"use_reentrant": False} if gradient_checkpointing else None,
+        checkpointing: cfg.gradient_checkpointing,
+        f"{checkpointing}_kwargs": {"use_reentrant": False} if cfg.gradient_checkpointing else None,
         "dataloader_num_workers": 0,
         "use_cpu": not torch.cuda.is_available(),
         "bf16": torch.cuda.is_available() and torch.cuda.is_bf16_supported(),

@@ -2,24 +2,20 @@
 
 Fields carry their help text and the paper's defaults where the paper states one
 (SRC, Wu et al., ICML 2025; see ../shared/SRC.md); ``[ours]`` marks a choice the paper
-leaves open. Presets (``calibrate/presets/*.yaml``) resolve into :class:`RunConfig`;
-``srcal calibrate`` writes the resolved config, every default explicit, to ``run.yaml``.
+leaves open. The harness's run spec (``harness/run_spec.py``) hands this module the calibration
+part of a preset; ``srcal calibrate`` writes the resolved config, every default explicit, to
+``run.yaml``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from benchmarks.build import DataConfig
-from benchmarks.configuration import ConfigError, from_mapping, load_yaml
+from benchmarks.configuration import ConfigError, from_mapping
 
-PRESET_DIR = Path(__file__).parent / "presets"
-_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 METHODS = ("src", "sft-only", "outcome-dpo", "csr-style")
 
 
@@ -41,14 +37,18 @@ class ModelConfig:
 
 
 @dataclass
-class RFTConfig:
-    """Stage 1, rationale fine-tuning: LoRA SFT on rationale-then-answer responses [paper]."""
+class LoRATrainingConfig:
+    """What every LoRA policy-training stage (RFT, preference) shares: the adapter and the optimizer.
 
-    lora_r: int = _help("LoRA rank [paper: 4 for LLaVA-1.5, 32 for LLaVA-Next].", default=4)
-    lora_alpha: int = _help("LoRA alpha [paper: 2 x rank].", default=8)
+    Subclasses restate a field only where the paper's default differs (trl's ``DPOConfig`` over
+    ``TrainingArguments`` is the model).
+    """
+
+    lora_r: int = _help("LoRA rank.", default=8)
+    lora_alpha: int = _help("LoRA alpha [ours: 2 x rank].", default=16)
     lora_dropout: float = _help("LoRA dropout [ours].", default=0.05)
-    learning_rate: float = _help("Learning rate [paper: 1e-5].", default=1e-5)
-    epochs: float = _help("Passes over the pool (ignored when max_steps > 0).", default=1.0)
+    learning_rate: float = _help("Learning rate.", default=1e-5)
+    epochs: float = _help("Passes over the training set (ignored when max_steps > 0).", default=1.0)
     max_steps: int = _help("Optimizer steps; > 0 overrides epochs.", default=-1)
     batch_size: int = _help("Per-device batch size.", default=8)
     gradient_accumulation_steps: int = _help("Gradient accumulation.", default=1)
@@ -56,6 +56,15 @@ class RFTConfig:
         "Recompute activations in the backward pass: less memory, slower, same result [paper presets: on].",
         default=False,
     )
+
+
+@dataclass
+class RFTConfig(LoRATrainingConfig):
+    """Stage 1, rationale fine-tuning: LoRA SFT on rationale-then-answer responses [paper]."""
+
+    lora_r: int = _help("LoRA rank [paper: 4 for LLaVA-1.5, 32 for LLaVA-Next].", default=4)
+    lora_alpha: int = _help("LoRA alpha [paper: 2 x rank].", default=8)
+    learning_rate: float = _help("Learning rate [paper: 1e-5].", default=1e-5)
     max_items: int | None = _help("Use the first N items of the rft pool (None: all).", default=None)
     teacher_rationales: str | None = _help(
         "JSONL of teacher rationales {id, rationale} replacing the pool's gold rationales [paper: written by a "
@@ -150,23 +159,15 @@ class CurationConfig:
 
 
 @dataclass
-class PreferenceConfig:
+class PreferenceConfig(LoRATrainingConfig):
     """Stage 5, preference fine-tuning: DPO plus an SFT term on the chosen response [paper]."""
 
-    beta: float = _help("DPO beta [paper: 0.1].", default=0.1)
-    sft_weight: float = _help("Weight of the SFT (NLL) term on chosen responses [paper: 0.02].", default=0.02)
     lora_r: int = _help("LoRA rank [paper: 256].", default=256)
     lora_alpha: int = _help("LoRA alpha [paper: 512].", default=512)
-    lora_dropout: float = _help("LoRA dropout [ours].", default=0.05)
     learning_rate: float = _help("Learning rate [paper: 5e-7].", default=5e-7)
-    epochs: float = _help("Passes over the curated pairs (ignored when max_steps > 0).", default=1.0)
-    max_steps: int = _help("Optimizer steps; > 0 overrides epochs.", default=-1)
     batch_size: int = _help("Pairs per device batch.", default=4)
-    gradient_accumulation_steps: int = _help("Gradient accumulation.", default=1)
-    gradient_checkpointing: bool = _help(
-        "Recompute activations in the backward pass: less memory, slower, same result [paper presets: on].",
-        default=False,
-    )
+    beta: float = _help("DPO beta [paper: 0.1].", default=0.1)
+    sft_weight: float = _help("Weight of the SFT (NLL) term on chosen responses [paper: 0.02].", default=0.02)
 
 
 @dataclass
@@ -209,7 +210,6 @@ def result_fields(part: Any) -> Any:
     return part
 
 
-RUN_ONLY_SECTIONS = ("eval", "baselines")
 _SECTIONS = {
     "model": ModelConfig,
     "rft": RFTConfig,
@@ -221,11 +221,12 @@ _SECTIONS = {
 
 
 def run_config_from_dict(data: dict[str, Any], where: str = "config") -> RunConfig:
-    """A RunConfig from nested mappings; unknown sections/fields name ``where`` and the field."""
+    """A RunConfig from the calibration part of a run spec (top-level fields and the stage sections).
+
+    Only calibration's own keys are read: anything else (the harness's ``data``, ``eval`` and
+    ``baselines`` sections included) is an unknown field, named with ``where`` and a did-you-mean.
+    """
     data = dict(data)
-    data.pop("data", None)  # the data section belongs to benchmarks.build.DataConfig
-    for section in RUN_ONLY_SECTIONS:  # read by `srcal run` (harness.run), not by calibration
-        data.pop(section, None)
     sections = {}
     for key, cls in _SECTIONS.items():
         value = data.pop(key, None) or {}
@@ -236,76 +237,3 @@ def run_config_from_dict(data: dict[str, Any], where: str = "config") -> RunConf
     for key, value in sections.items():
         setattr(top, key, value)
     return top
-
-
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in override.items():
-        out[key] = (
-            _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-        )
-    return out
-
-
-def preset_names() -> list[str]:
-    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
-
-
-def apply_overrides(config: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """Apply ``section.field=value`` overrides (values parsed as YAML) to a nested mapping."""
-    import yaml
-
-    config = _merge(config, {})
-    for override in overrides:
-        if "=" not in override:
-            raise ConfigError(f"--set {override!r}: expected KEY=VALUE (e.g. scorer.mode=pointwise)")
-        key, value = override.split("=", 1)
-        target = config
-        parts = key.split(".")
-        for part in parts[:-1]:
-            target = target.setdefault(part, {})
-            if not isinstance(target, dict):
-                raise ConfigError(f"--set {override!r}: {part!r} is not a section")
-        parsed = yaml.safe_load(value)
-        if isinstance(parsed, str) and _FLOAT.fullmatch(parsed.strip()):
-            parsed = float(parsed)  # YAML 1.1 reads "3e-3" as a string
-        target[parts[-1]] = parsed
-    return config
-
-
-def load_run_mapping(
-    preset: str | None = None,
-    config_file: str | Path | None = None,
-    overrides: list[str] | tuple[str, ...] = (),
-) -> tuple[dict[str, Any], str]:
-    """The merged mapping of a preset, a config file and ``--set`` overrides, and where it came from."""
-    merged: dict[str, Any] = {}
-    where = "defaults"
-    if preset:
-        path = PRESET_DIR / f"{preset}.yaml"
-        if not path.is_file():
-            names = preset_names()
-            close = difflib.get_close_matches(preset, names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"unknown preset {preset!r}{hint} (known: {', '.join(names)})")
-        merged = load_yaml(path)
-        where = str(path)
-    if config_file:
-        merged = _merge(merged, load_yaml(config_file))
-        where = str(config_file)
-    if overrides:
-        merged = apply_overrides(merged, overrides)
-        where = f"{where} + --set"
-    return merged, where
-
-
-def load_run_config(
-    preset: str | None = None,
-    config_file: str | Path | None = None,
-    overrides: list[str] | tuple[str, ...] = (),
-) -> tuple[RunConfig, DataConfig | None]:
-    """Resolve a preset, a config file (overrides the preset) and ``--set`` overrides (override both)."""
-    merged, where = load_run_mapping(preset, config_file, overrides)
-    data_section = merged.get("data")
-    data_config = from_mapping(DataConfig, data_section, f"{where}: data") if data_section else None
-    return run_config_from_dict(merged, where), data_config

@@ -57,19 +57,10 @@ def train_preference(
     from calibrate.models import load_model
 
     base = load_model(base_dir, dtype=dtype)
-    peft_config = lora_config(base.model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout)
+    peft_config = lora_config(base.model, cfg)
     with tempfile.TemporaryDirectory(prefix="srcal-dpo-") as tmp:
         args = DPOConfig(
-            **trainer_kwargs(
-                tmp,
-                seed,
-                cfg.learning_rate,
-                cfg.batch_size,
-                cfg.gradient_accumulation_steps,
-                cfg.epochs,
-                cfg.max_steps,
-                cfg.gradient_checkpointing,
-            ),
+            **trainer_kwargs(tmp, seed, cfg),
             beta=cfg.beta,
             loss_type=["sigmoid", "sft"],
             loss_weights=[1.0, cfg.sft_weight],

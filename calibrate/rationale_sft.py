@@ -102,20 +102,9 @@ def train_rft(
     if not items:
         raise ValueError(f"no rationale fine-tuning items left in {data_dir / 'rft.jsonl'} ({info})")
     base = load_model(base_dir, dtype=dtype)
-    peft_config = lora_config(base.model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout)
+    peft_config = lora_config(base.model, cfg)
     with tempfile.TemporaryDirectory(prefix="srcal-rft-") as tmp:
-        args = SFTConfig(
-            **trainer_kwargs(
-                tmp,
-                seed,
-                cfg.learning_rate,
-                cfg.batch_size,
-                cfg.gradient_accumulation_steps,
-                cfg.epochs,
-                cfg.max_steps,
-                cfg.gradient_checkpointing,
-            )
-        )
+        args = SFTConfig(**trainer_kwargs(tmp, seed, cfg))
         trainer = SFTTrainer(
             model=base.model,
             args=args,

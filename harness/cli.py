@@ -330,7 +330,7 @@ def _fail_evaluations(failures: dict[str, str], what: str) -> None:
 
 @main.command("run")
 @click.option(
-    "--preset", default=None, help="Preset (calibrate/presets): smoke, tiny, llava15-7b, llava-next-8b."
+    "--preset", default=None, help="Preset (harness/presets): smoke, tiny, llava15-7b, llava-next-8b."
 )
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML overriding the preset.")
 @click.option("--run-dir", required=True, type=click.Path(file_okay=False), help="Run directory.")
@@ -357,14 +357,15 @@ def run_command(
     from benchmarks.configuration import ConfigError
     from benchmarks.registry import UnknownNameError
     from harness.evaluate import EvalFailures, results_table
-    from harness.run import Run, load_run
+    from harness.run import Run
+    from harness.run_spec import resolve_run_spec
 
     try:
         if not preset and not config_file:
             raise ConfigError("give --preset NAME and/or --config FILE")
         if (Path(run_dir) / "run.yaml").is_file() and not resume:
             raise ConfigError(f"{run_dir} already holds a run: pass --resume to continue it")
-        run_cfg, data_cfg, eval_cfg, chosen = load_run(
+        spec = resolve_run_spec(
             preset,
             config_file,
             list(overrides),
@@ -372,7 +373,7 @@ def run_command(
             [b for b in baselines.split(",") if b] if baselines is not None else None,
             limit,
         )
-        result = Run(run_cfg, run_dir, eval_cfg, chosen, data_cfg, progress=_say()).run()
+        result = Run(spec, run_dir, progress=_say()).run()
     except (ConfigError, UnknownNameError, ValueError) as exc:
         _fail(str(exc))
         return
@@ -444,7 +445,7 @@ def leaderboard(
 
 @main.command()
 @click.option(
-    "--preset", default=None, help="Preset (calibrate/presets): smoke, tiny, llava15-7b, llava-next-8b."
+    "--preset", default=None, help="Preset (harness/presets): smoke, tiny, llava15-7b, llava-next-8b."
 )
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML overriding the preset.")
 @click.option("--run-dir", required=True, type=click.Path(file_okay=False), help="Run directory.")
@@ -470,16 +471,16 @@ def calibrate(
     """Run Self-Rationale Calibration: RFT, then K iterations of candidates -> R-Scorer -> curation -> DPO."""
     from benchmarks.configuration import ConfigError
     from benchmarks.registry import UnknownNameError
-    from calibrate.config import load_run_config
     from calibrate.loop import Calibration
+    from harness.run_spec import resolve_run_spec
 
     say = _say()
     try:
         if not preset and not config_file:
             raise ConfigError("give --preset NAME and/or --config FILE")
         sets = ([f"method={method}"] if method else []) + list(overrides)
-        run_cfg, data_cfg = load_run_config(preset, config_file, sets)
-        summary = Calibration(run_cfg, run_dir, data_cfg, progress=say).run(stop_after=stage)
+        spec = resolve_run_spec(preset, config_file, sets)
+        summary = Calibration(spec.calibration, run_dir, spec.data, progress=say).run(stop_after=stage)
     except (ConfigError, UnknownNameError, ValueError) as exc:
         _fail(str(exc))
         return
@@ -519,13 +520,13 @@ def scorer_train(
     from benchmarks.configuration import ConfigError
     from benchmarks.records import SPLITS, read_items
     from calibrate.artifacts import ItemLog
-    from calibrate.config import load_run_config
     from calibrate.records import CandidateSet
     from calibrate.scorer.labels import LabelError, training_examples
     from calibrate.scorer.train import train_scorer
+    from harness.run_spec import resolve_run_spec
 
     try:
-        run_cfg, _ = load_run_config(preset, None, overrides)
+        run_cfg = resolve_run_spec(preset, None, overrides).calibration
         items = [i for split in SPLITS for i in read_items(Path(data_dir) / f"{split}.jsonl")]
         sets = [CandidateSet.from_dict(r) for r in ItemLog(candidates_file).records.values()]
         examples = training_examples(items, sets, run_cfg.scorer, labels)

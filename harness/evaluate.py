@@ -517,8 +517,7 @@ def eval_config_from(
 
     Unknown fields name the field (with a did-you-mean); benchmarks are checked against the registry.
     """
-    from benchmarks.configuration import ConfigError, from_mapping
-    from calibrate.config import apply_overrides
+    from benchmarks.configuration import ConfigError, apply_overrides, from_mapping
 
     data = apply_overrides(dict(base or {}), list(overrides))
     data.update({k: v for k, v in flags.items() if v is not None})

@@ -13,9 +13,9 @@ one model is in memory at a time)::
 Evaluation results live in ``<run_dir>/eval/<checkpoint>/<benchmark>/``. Everything is
 resumable: a rerun skips finished stages and (checkpoint, benchmark) pairs.
 
-A preset's ``eval`` section configures :class:`harness.evaluate.EvalConfig`; its
-``baselines`` section lists baseline methods (``outcome-dpo``, ``csr-style``; ``sft-only``
-is this run's ``iter_0``).
+A run is given one :class:`harness.run_spec.RunSpec` (the preset resolved): its calibration,
+its ``eval`` config, and its ``baselines`` (``outcome-dpo``, ``csr-style``; ``sft-only`` is this
+run's ``iter_0``).
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.configuration import ConfigError
 from benchmarks.fileio import atomic_write_json
-from calibrate.config import METHODS, RunConfig
-from harness.evaluate import Checkpoint, EvalConfig, EvalFailures, Evaluation
+from harness.evaluate import Checkpoint, EvalFailures, Evaluation
+from harness.run_spec import RunSpec
 from harness.store import STORE_NAME, ResultsStore
 
 Progress = Callable[[str], None]
@@ -54,25 +53,12 @@ def link_tree(src: Path, dst: Path) -> None:
 class Run:
     """One ``srcal run`` in ``run_dir``."""
 
-    def __init__(
-        self,
-        cfg: RunConfig,
-        run_dir: str | Path,
-        eval_cfg: EvalConfig,
-        baselines: list[str],
-        data_cfg: Any = None,
-        progress: Progress | None = None,
-    ) -> None:
-        for name in baselines:
-            if name not in METHODS or name == "src":
-                raise ConfigError(
-                    f"unknown baseline {name!r}; expected one of sft-only, outcome-dpo, csr-style"
-                )
-        self.cfg = cfg
+    def __init__(self, spec: RunSpec, run_dir: str | Path, progress: Progress | None = None) -> None:
+        self.cfg = spec.calibration
         self.run_dir = Path(run_dir)
-        self.eval_cfg = eval_cfg
-        self.baselines = baselines
-        self.data_cfg = data_cfg
+        self.eval_cfg = spec.eval
+        self.baselines = spec.baselines
+        self.data_cfg = spec.data
         self.say = progress or (lambda _m: None)
         self.checkpoints: dict[str, dict[str, Any]] = {}
         self.results: dict[str, dict[str, Any]] = {}
@@ -159,29 +145,3 @@ class Run:
             "metric_rows": rows,
         }
         atomic_write_json(self.run_dir / "eval" / "index.json", index)
-
-
-def load_run(
-    preset: str | None,
-    config_file: str | None,
-    overrides: list[str],
-    benchmarks: list[str] | None = None,
-    baselines: list[str] | None = None,
-    limit: int | None = None,
-) -> tuple[RunConfig, Any, EvalConfig, list[str]]:
-    """Resolve the run config, data config, eval config and baselines of a preset (+ file, + --set)."""
-    from benchmarks.build import DataConfig
-    from benchmarks.configuration import from_mapping
-    from calibrate.config import load_run_mapping, run_config_from_dict
-    from harness.evaluate import eval_config_from
-
-    merged, where = load_run_mapping(preset, config_file, overrides)
-    run_cfg = run_config_from_dict(merged, where)
-    data_section = merged.get("data")
-    data_cfg = from_mapping(DataConfig, data_section, f"{where}: data") if data_section else None
-    eval_section = merged.get("eval") or {}
-    if not isinstance(eval_section, dict):
-        raise ConfigError(f"{where}: section 'eval' must be a mapping")
-    eval_cfg = eval_config_from((), eval_section, benchmarks=benchmarks, limit=limit)
-    chosen = baselines if baselines is not None else list(merged.get("baselines") or [])
-    return run_cfg, data_cfg, eval_cfg, chosen

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from benchmarks.configuration import RunDirError
-from calibrate.config import load_run_config
 from calibrate.loop import Calibration
+from harness.run_spec import resolve_run_spec
 
 ITERATIONS = ("iter_0", "iter_1", "iter_2", "iter_3")
 TWO_PROCESSES = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
@@ -21,6 +21,12 @@ TWO_PROCESSES = [sys.executable, "-m", "torch.distributed.run", "--standalone", 
 
 (`accelerate launch --cpu --num_processes 2` starts a single process: its `--cpu` path is
 the simple launcher.)"""
+
+
+def calibration_of(preset: str, config_file: str | None, overrides: list[str]) -> tuple:
+    """The calibration and data parts of a resolved run spec."""
+    spec = resolve_run_spec(preset, config_file, overrides)
+    return spec.calibration, spec.data
 
 
 def _two_processes(args: list[str]) -> subprocess.CompletedProcess:
@@ -164,7 +170,7 @@ class TestBadInput:
         assert bad.returncode == 1 and "did you mean 'smoke'" in bad.stderr
 
     def test_run_dir_with_other_config_is_refused(self, smoke_run: Path) -> None:
-        cfg, data = load_run_config("smoke", None, ["seed=7"])
+        cfg, data = calibration_of("smoke", None, ["seed=7"])
         with pytest.raises(RunDirError, match="another config"):
             Calibration(cfg, smoke_run, data).run(stop_after="data")
 
@@ -182,7 +188,7 @@ class TestBadInput:
     ids=["sft-only", "outcome-dpo", "csr-style", "pointwise", "no-confidence", "sentence-search"],
 )
 def test_baselines_and_ablations_run_end_to_end(overrides: list[str], tmp_path: Path) -> None:
-    cfg, data = load_run_config("smoke", None, overrides)
+    cfg, data = calibration_of("smoke", None, overrides)
     summary = Calibration(cfg, tmp_path / "run", data).run()
     assert (tmp_path / "run" / "iter_0" / "model" / "config.json").is_file()
     if cfg.method == "sft-only":
@@ -293,7 +299,7 @@ def test_gradient_checkpointing_keeps_adapters_and_stage_hashes(tmp_path: Path) 
     for on in ("false", "true"):
         overrides = ["method=outcome-dpo", "iterations=1"]
         overrides += [f"rft.gradient_checkpointing={on}", f"preference.gradient_checkpointing={on}"]
-        cfg, data = load_run_config("smoke", None, overrides)
+        cfg, data = calibration_of("smoke", None, overrides)
         assert cfg.rft.gradient_checkpointing is (on == "true") and cfg.rft.lora_dropout > 0
         Calibration(cfg, tmp_path / on, data).run()
         runs[on] = tmp_path / on

@@ -19,6 +19,7 @@ def main(model_dir: str, data_dir: str, mode: str) -> None:
 
     from benchmarks.records import read_items
     from calibrate.checkpoints import trainer_kwargs
+    from calibrate.config import PreferenceConfig
     from calibrate.models import default_lora_targets, load_model
     from calibrate.preference import dpo_rows
     from calibrate.records import PreferencePair
@@ -30,7 +31,7 @@ def main(model_dir: str, data_dir: str, mode: str) -> None:
     rows = dpo_rows(pairs, {i.id: i for i in items}, Path(data_dir), "bare")
     with tempfile.TemporaryDirectory() as tmp:
         args = DPOConfig(
-            **trainer_kwargs(tmp, 0, 1e-5, 2, 1, 1.0, 2),
+            **trainer_kwargs(tmp, 0, PreferenceConfig(learning_rate=1e-5, batch_size=2, max_steps=2)),
             beta=0.1,
             loss_type=["sigmoid", "sft"],
             loss_weights=[1.0, 0.02],
