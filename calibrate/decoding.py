@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from calibrate.config import CandidateConfig
+from calibrate.decode_loop import DecodeSettings, decode
 from calibrate.generation import chat_prompt
 
 SENTENCE_END = re.compile(r"[.!?](?:\n|(?=\s))|\n")
@@ -87,23 +88,24 @@ def _left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[Any, Any]:
 
 
 class _SentenceStop:
-    """Stopping criterion: a row stops at its first sentence end; records each row's stop length."""
+    """Stop test of :func:`calibrate.decode_loop.decode`: a row is done at its first sentence end.
 
-    def __init__(self, tokenizer: Any, start: int, rows: int) -> None:
+    Records each row's length at that point (``stop_len``).
+    """
+
+    def __init__(self, tokenizer: Any, rows: int) -> None:
         self.tokenizer = tokenizer
-        self.start = start
         self.stop_len = [0] * rows
 
-    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+    def __call__(self, new: Any) -> Any:
         import torch
 
-        new = input_ids.shape[1] - self.start
-        texts = self.tokenizer.batch_decode(input_ids[:, self.start :], skip_special_tokens=True)
+        texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
         done = [sentence_end(t) is not None for t in texts]
         for row, hit in enumerate(done):
             if hit and not self.stop_len[row]:
-                self.stop_len[row] = new
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+                self.stop_len[row] = new.shape[1]
+        return torch.tensor(done, dtype=torch.bool, device=new.device)
 
 
 def generate_rows(
@@ -122,14 +124,13 @@ def generate_rows(
 ) -> tuple[list[Generated], int]:
     """``n`` continuations of each token row (one image each), in one left-padded batch.
 
-    Each row is prefilled once: a forward pass over all but its last token fills the KV cache, the
-    cache is repeated ``n`` times, and ``generate`` decodes the ``len(rows) * n`` continuations from
-    it (so the prompt and its image are encoded once, not ``n`` times). Returns the continuations
+    Each row is prefilled once, the KV cache is repeated ``n`` times and
+    :func:`calibrate.decode_loop.decode` decodes the ``len(rows) * n`` continuations from it (so the
+    prompt and its image are encoded once, not ``n`` times). Returns the continuations
     (row-major: row ``r``'s ``j``-th is at ``r * n + j``), trimmed after EOS or the sentence end, with
     the log-probs of their tokens from the raw logits; and the number of tokens generated.
     """
     import torch
-    from transformers import StoppingCriteriaList
 
     device, dtype = _device_dtype(model)
     if not do_sample and n > 1:  # greedy continuations are identical: decode once, repeat
@@ -147,64 +148,17 @@ def generate_rows(
         return [g for g in once for _ in range(n)], tokens * n
     eos_id, pad_id = tokenizer.eos_token_id, tokenizer.pad_token_id
     ids, mask = _left_pad(rows, pad_id)
-    ids, mask = ids.to(device), mask.to(device)
     pixels = torch.stack(list(pixel_values)).to(device=device, dtype=dtype)
-    position_ids = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
-    width = ids.shape[1]
-    kwargs: dict[str, Any] = {
-        "max_new_tokens": max_new_tokens,
-        "min_new_tokens": min_new_tokens,
-        "do_sample": do_sample,
-        "eos_token_id": eos_id,
-        "pad_token_id": pad_id,
-        "return_dict_in_generate": True,
-        "output_logits": True,
-        "use_cache": True,
-        **({"temperature": temperature, "top_p": top_p, "top_k": 0} if do_sample else {}),
-    }
-    stop = _SentenceStop(tokenizer, width, len(rows) * n) if stop_at_sentence else None
-    if stop is not None:
-        kwargs["stopping_criteria"] = StoppingCriteriaList([stop])
-    new, logprobs = _decode(model, ids, mask, position_ids, pixels, n, kwargs)
+    settings = DecodeSettings(
+        max_new_tokens=max_new_tokens,
+        min_new_tokens=min_new_tokens,
+        do_sample=do_sample,
+        temperature=temperature,
+        top_p=top_p,
+    )
+    stop = _SentenceStop(tokenizer, len(rows) * n) if stop_at_sentence else None
+    new, logprobs = decode(model, ids.to(device), mask.to(device), pixels, n, settings, eos_id, pad_id, stop)
     return _trim(new, logprobs, stop, eos_id)
-
-
-def _decode(
-    model: Any, ids: Any, mask: Any, position_ids: Any, pixels: Any, n: int, kwargs: dict[str, Any]
-) -> tuple[Any, Any]:
-    """Prefill each row once, repeat its cache ``n`` times, decode; the new tokens and their raw log-probs."""
-    import torch
-
-    width = ids.shape[1]
-    with torch.inference_mode():
-        prefill = model(
-            input_ids=ids[:, :-1],
-            attention_mask=mask[:, :-1],
-            position_ids=position_ids[:, :-1],
-            pixel_values=pixels,
-            use_cache=True,
-        )
-        cache = getattr(prefill, "cache", None)
-        if cache is None:  # older transformers name
-            cache = prefill.past_key_values
-        if n > 1:
-            cache.batch_repeat_interleave(n)
-        out = model.generate(
-            input_ids=ids.repeat_interleave(n, dim=0),
-            attention_mask=mask.repeat_interleave(n, dim=0),
-            cache=cache,
-            **kwargs,
-        )
-        new = out.sequences[:, width:]
-        steps = min(new.shape[1], len(out.logits))
-        logprobs = torch.stack(
-            [
-                torch.log_softmax(out.logits[t].float(), dim=-1).gather(1, new[:, t : t + 1]).squeeze(1)
-                for t in range(steps)
-            ],
-            dim=1,
-        ).cpu()
-    return new[:, :steps].cpu(), logprobs
 
 
 def _trim(new: Any, logprobs: Any, stop: _SentenceStop | None, eos_id: int) -> tuple[list[Generated], int]:
