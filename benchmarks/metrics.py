@@ -129,6 +129,22 @@ def bootstrap_ci(
     return out
 
 
+MDE_POWER = 0.8
+"""Power at which minimum detectable effects are stated (with a two-sided 5% level)."""
+
+
+def minimum_detectable_effect(standard_error: float, alpha: float = 0.05, power: float = MDE_POWER) -> float:
+    """The smallest true difference a two-sided test at level ``alpha`` detects with ``power``.
+
+    ``(z_{1-alpha/2} + z_{power}) x SE``: 2.80 x SE at 5% and 80% (normal approximation; the SE of a
+    paired comparison is that of its paired-bootstrap deltas).
+    """
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf
+    return (z(1 - alpha / 2) + z(power)) * standard_error
+
+
 def consistency_metrics(
     rows: Sequence[dict[str, Any]], bootstrap: int = 1000, seed: int = 0
 ) -> dict[str, Any]:

@@ -103,7 +103,7 @@ class SelfReward(CandidateScorer):
         log = ItemLog(out)
         pending = [item for item in items if item.id in sets and item.id not in log]
         if pending:
-            policy = load_model(str(self.job.policy.path), dtype=self.job.cfg.model.dtype)
+            policy = load_model(str(self.job.policy.path), **self.job.cfg.model.load_kwargs())
         for item in pending:
             cs = sets[item.id]
             scores = (

@@ -45,16 +45,17 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from benchmarks.parsing import STATUS_INVALID, STATUS_NO_MARKER, parse_response
+from benchmarks.pools import composition, pool_hash
 from benchmarks.prompts import build_prompt
 from benchmarks.records import BenchmarkItem
 from benchmarks.scoring import answers_match
 from calibrate.artifacts import Artifact, ItemLog, merge_shards, shard_path
-from calibrate.config import CandidateConfig
+from calibrate.config import CandidateConfig, ModelConfig
 from calibrate.decoding import Generated, _Response, normalise_text, sample_responses, sentence_search
 from calibrate.generation import load_rgb
 from calibrate.records import Candidate, CandidateSet
@@ -243,13 +244,15 @@ class CandidateStage:
     policy: Artifact
     """The checkpoint that answers (``iter_{k-1}/model``)."""
     items: list[BenchmarkItem]
+    """The iteration's calibration items (a stratified draw from ``calib``)."""
     pool_hash: str
-    """Hash of the pool the items come from (``calib``)."""
+    """Hash of the split the items come from (``calib``)."""
     data_dir: Path
     directory: Path
     """The iteration's directory (``iter_k``)."""
     seed: int
-    dtype: str = "auto"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """How the policy is loaded (dtype, device, remote code)."""
     progress: Progress | None = None
 
     name: ClassVar[str] = "candidates"
@@ -260,19 +263,19 @@ class CandidateStage:
         return asdict(self.cfg)
 
     def inputs(self) -> dict[str, str]:
-        return {"policy": self.policy.hash, "calib_pool": self.pool_hash}
+        return {"policy": self.policy.hash, "calib_pool": self.pool_hash, "items": pool_hash(self.items)}
 
     def run(self) -> tuple[list[str], dict[str, Any]]:
         from calibrate.checkpoints import rank, world_size
         from calibrate.models import load_model
 
         out = self.directory / self.output
-        policy = load_model(str(self.policy.path), dtype=self.dtype)
+        policy = load_model(str(self.policy.path), **self.model.load_kwargs())
         if world_size() == 1:
             summary = generate_candidates(
                 policy, self.items, self.data_dir, self.cfg, out, self.seed, progress=self.progress
             )
-            return [self.output], summary
+            return [self.output], {**summary, "pool": composition(self.items)}
         generate_candidates(
             policy,
             self.items,
@@ -286,4 +289,4 @@ class CandidateStage:
         )
         merged = merge_shards(out, [item.id for item in self.items])
         summary = summarize([CandidateSet.from_dict(r) for r in merged])
-        return [self.output], {**summary, "processes": world_size()}
+        return [self.output], {**summary, "pool": composition(self.items), "processes": world_size()}

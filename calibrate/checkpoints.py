@@ -129,6 +129,8 @@ def trainer_kwargs(out: str, seed: int, cfg: LoRATrainingConfig) -> dict[str, An
         f"{checkpointing}_kwargs": {"use_reentrant": False} if cfg.gradient_checkpointing else None,
         "dataloader_num_workers": 0,
         "use_cpu": not torch.cuda.is_available(),
-        "bf16": torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        # Trainer autocasts to bf16 only when asked: on CPU that is `mixed_precision: bf16`
+        "bf16": cfg.mixed_precision == "bf16"
+        or (cfg.mixed_precision == "auto" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()),
         "disable_tqdm": False,
     }

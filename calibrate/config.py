@@ -35,6 +35,10 @@ class ModelConfig:
     device: str = _help("auto, cpu, cuda, cuda:N.", default="auto")
     trust_remote_code: bool = _help("Allow code from the model repository.", default=False)
 
+    def load_kwargs(self) -> dict[str, Any]:
+        """How every stage loads a policy of this run: ``load_model(path, **model.load_kwargs())``."""
+        return {"dtype": self.dtype, "device": self.device, "trust_remote_code": self.trust_remote_code}
+
 
 @dataclass
 class LoRATrainingConfig:
@@ -56,6 +60,16 @@ class LoRATrainingConfig:
         "Recompute activations in the backward pass: less memory, slower, same result [paper presets: on].",
         default=False,
     )
+    mixed_precision: str = _help(
+        "`auto`: bf16 autocast on a CUDA device that supports it, none elsewhere; `bf16`: bf16 autocast on any "
+        "device (CPUs with AVX-512 BF16 too: RFT and DPO steps 1.3x faster on 2 cores, DPO losses visibly "
+        "different by the third step; docs/performance.md); `no`: fp32. LoRA weights and optimizer state stay fp32.",
+        default="auto",
+    )
+
+    def __post_init__(self) -> None:
+        if self.mixed_precision not in ("auto", "bf16", "no"):
+            raise ValueError(f"mixed_precision must be auto, bf16 or no, got {self.mixed_precision!r}")
 
 
 @dataclass
@@ -65,7 +79,11 @@ class RFTConfig(LoRATrainingConfig):
     lora_r: int = _help("LoRA rank [paper: 4 for LLaVA-1.5, 32 for LLaVA-Next].", default=4)
     lora_alpha: int = _help("LoRA alpha [paper: 2 x rank].", default=8)
     learning_rate: float = _help("Learning rate [paper: 1e-5].", default=1e-5)
-    max_items: int | None = _help("Use the first N items of the rft pool (None: all).", default=None)
+    max_items: int | None = _help(
+        "Train on N items of the rft split, drawn stratified by category and suite (benchmarks/pools.py; "
+        "None: all).",
+        default=None,
+    )
     teacher_rationales: str | None = _help(
         "JSONL of teacher rationales {id, rationale} replacing the pool's gold rationales [paper: written by a "
         "strong LVLM]; a rationale is kept only if its final answer matches the gold answer [ours].",
@@ -93,7 +111,15 @@ class CandidateConfig:
     max_sentences: int = _help("sentence_search: sentences before the answer is forced.", default=6)
     batch_size: int = _help("Prompts per generation batch (left-padded).", default=16)
     max_items: int | None = _help(
-        "Use the first N calibration items per iteration (None: all).", default=None
+        "Calibration items per iteration, drawn stratified by category and suite from the calib split "
+        "(benchmarks/pools.py; None: all).",
+        default=None,
+    )
+    iteration_items: str = _help(
+        "`fresh`: each iteration draws its own items, disjoint from the other iterations' (K x max_items must "
+        "fit the calib split); `fixed`: every iteration calibrates on the same draw [ours: fresh; the paper "
+        "draws 12K calibration samples for 3 iterations and does not say how they are split].",
+        default="fresh",
     )
     prompt_style: str = _help("Prompt style (same as RFT).", default="bare")
 
@@ -102,6 +128,8 @@ class CandidateConfig:
             raise ValueError(f"strategy must be sampling or sentence_search, got {self.strategy!r}")
         if self.num_candidates < 2:
             raise ValueError("num_candidates must be >= 2 (pairs need two candidates)")
+        if self.iteration_items not in ("fresh", "fixed"):
+            raise ValueError(f"iteration_items must be fresh or fixed, got {self.iteration_items!r}")
 
 
 @dataclass
@@ -116,6 +144,12 @@ class ScorerConfig:
     adapter: str | None = _help(
         "Trained R-Scorer LoRA (srcal scorer train); None trains one in the run.", default=None
     )
+    kind: str = _help(
+        "`learned`: the trained R-Scorer (the paper's); `facts`: the fact judge (scorer/labels.py) gives the "
+        "verdicts, reading each item's gold answer and facts: an ORACLE upper bound no real run has, labelled "
+        "'oracle' in every table (arm `src-facts`), never the paper's R-Scorer. Nothing is trained.",
+        default="learned",
+    )
     mode: str = _help("`pairwise` (the paper) or `pointwise` (its ablation).", default="pairwise")
     both_orders: bool = _help("Score (A,B) and (B,A) to cancel position bias [ours].", default=True)
     max_pairs_per_item: int | None = _help("Cap on compared pairs per item (None: all).", default=None)
@@ -126,7 +160,9 @@ class ScorerConfig:
         default="fp32",
     )
     train_items: int = _help(
-        "Items of the rft pool whose candidates label the scorer's training pairs.", default=64
+        "Items whose candidates label the scorer's training pairs: a stratified draw from the rft items RFT "
+        "did not train on (all rft items when it trained on every one).",
+        default=64,
     )
     train_steps: int = _help("R-Scorer LoRA SFT steps.", default=100)
     train_lora_r: int = _help("R-Scorer LoRA rank.", default=16)
@@ -142,6 +178,10 @@ class ScorerConfig:
     def __post_init__(self) -> None:
         if self.mode not in ("pairwise", "pointwise"):
             raise ValueError(f"mode must be pairwise or pointwise, got {self.mode!r}")
+        if self.kind not in ("learned", "facts"):
+            raise ValueError(f"kind must be learned or facts, got {self.kind!r}")
+        if self.kind == "facts" and self.mode != "pairwise":
+            raise ValueError("kind facts judges pairs: mode must be pairwise")
 
 
 @dataclass
@@ -156,6 +196,15 @@ class CurationConfig:
         "The chosen candidate's answer must be correct where gold exists.", default=True
     )
     tau: float = _help("Drop items whose chosen-rejected margin is below tau.", default=0.05)
+    pairs_per_item: int = _help(
+        "Pairs kept per item: 1 is the paper's (best vs worst); more adds every other (eligible, other) pair "
+        "whose score margin is at least tau, largest first [ours].",
+        default=1,
+    )
+
+    def __post_init__(self) -> None:
+        if self.pairs_per_item < 1:
+            raise ValueError("pairs_per_item must be >= 1")
 
 
 @dataclass
@@ -197,6 +246,15 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+ORACLE_ARM = "src-facts"
+"""The arm name of SRC with the fact judge as its scorer (an oracle upper bound)."""
+
+
+def arm_name(cfg: RunConfig) -> str:
+    """The name a run's checkpoints carry in results: its method, or `ORACLE_ARM` for SRC judged by facts."""
+    return ORACLE_ARM if cfg.method == "src" and cfg.scorer.kind == "facts" else cfg.method
 
 
 RESULT_NEUTRAL_FIELDS = ("gradient_checkpointing",)

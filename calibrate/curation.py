@@ -12,7 +12,9 @@ verdicts on pairs (i, j), shown in both orders:
   response): ``S_i + lambda_c * c_i``,
 - gate: where a gold answer exists the chosen candidate must be correct,
 - chosen = argmax S, rejected = argmin S (among the others), margin = S_chosen - S_rejected;
-  the item is dropped when the margin is below ``tau``.
+  the item is dropped when the margin is below ``tau``;
+- [ours] with ``pairs_per_item`` > 1, more pairs of a kept item: every (eligible i, other j) with
+  ``S_i - S_j >= tau`` (and > 0), largest margin first, up to ``pairs_per_item`` in all.
 
 The same function curates the baselines: their records carry ``direct`` scores (answer correctness
 for ``outcome-dpo``, a self-reward for ``csr-style``) that stand for ``S_i`` as they are.
@@ -42,9 +44,15 @@ from calibrate.records import (
 
 @dataclass
 class CurationOutcome:
-    pair: PreferencePair | None
+    pairs: list[PreferencePair]
+    """The item's kept pairs, the paper's (best vs worst) first; empty when dropped."""
     reason: str
     """``kept``, ``too_few_candidates``, ``no_correct_candidate``, ``below_tau``."""
+
+    @property
+    def pair(self) -> PreferencePair | None:
+        """The paper's pair: the best eligible candidate against the worst other."""
+        return self.pairs[0] if self.pairs else None
 
 
 def scores_from_verdicts(
@@ -84,7 +92,7 @@ def curate_item(
     """Pick (chosen, rejected) for one item from per-candidate scores."""
     cands = {c.candidate_id: c for c in candidate_set.candidates}
     if len(cands) < 2:
-        return CurationOutcome(None, "too_few_candidates")
+        return CurationOutcome([], "too_few_candidates")
     total = {i: scores[i] + cfg.lambda_c * self_confidence(c) for i, c in cands.items()}
     eligible = (
         [i for i, c in cands.items() if c.correct or c.correct is None]
@@ -92,24 +100,37 @@ def curate_item(
         else list(cands)
     )
     if not eligible:
-        return CurationOutcome(None, "no_correct_candidate")
+        return CurationOutcome([], "no_correct_candidate")
     chosen = max(eligible, key=lambda i: (total[i], -i))
     others = [i for i in cands if i != chosen]
     rejected = min(others, key=lambda i: (total[i], i))
     margin = total[chosen] - total[rejected]
     if margin < cfg.tau:
-        return CurationOutcome(None, "below_tau")
-    pair = PreferencePair(
-        item_id=candidate_set.item_id,
-        chosen_id=chosen,
-        rejected_id=rejected,
-        chosen=cands[chosen].text,
-        rejected=cands[rejected].text,
-        margin=round(margin, 6),
-        scores={str(i): round(s, 6) for i, s in total.items()},
-        method=method,
-    )
-    return CurationOutcome(pair, "kept")
+        return CurationOutcome([], "below_tau")
+    extra = sorted(
+        (
+            (total[i] - total[j], i, j)
+            for i in eligible
+            for j in cands
+            if j != i and (i, j) != (chosen, rejected) and total[i] - total[j] >= max(cfg.tau, 1e-9)
+        ),
+        key=lambda t: (-t[0], t[1], t[2]),
+    )[: cfg.pairs_per_item - 1]
+    chosen_rejected = [(chosen, rejected, margin)] + [(i, j, m) for m, i, j in extra]
+    pairs = [
+        PreferencePair(
+            item_id=candidate_set.item_id,
+            chosen_id=i,
+            rejected_id=j,
+            chosen=cands[i].text,
+            rejected=cands[j].text,
+            margin=round(m, 6),
+            scores={str(k): round(s, 6) for k, s in total.items()},
+            method=method,
+        )
+        for i, j, m in chosen_rejected
+    ]
+    return CurationOutcome(pairs, "kept")
 
 
 def candidate_scores(record: CandidateScores, candidate_ids: list[int], weighted: bool) -> dict[int, float]:
@@ -139,12 +160,12 @@ def curate(
         ids = [c.candidate_id for c in cs.candidates]
         outcome = curate_item(cs, candidate_scores(record, ids, cfg.confidence_weighting), cfg, method)
         reasons[outcome.reason] = reasons.get(outcome.reason, 0) + 1
-        if outcome.pair is not None:
-            pairs.append(outcome.pair)
+        pairs.extend(outcome.pairs)
     margins = [p.margin for p in pairs]
     summary = {
         "items": len(candidate_sets),
         "pairs_kept": len(pairs),
+        "items_kept": len({p.item_id for p in pairs}),
         "reasons": dict(sorted(reasons.items())),
         "mean_margin": round(sum(margins) / len(margins), 4) if margins else None,
     }

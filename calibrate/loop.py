@@ -36,6 +36,7 @@ from typing import Any, ClassVar
 from benchmarks.build import DataConfig, build_dataset, load_data_config
 from benchmarks.configuration import ConfigError, RunDirError
 from benchmarks.fileio import atomic_write_json, atomic_write_text, srcal_home
+from benchmarks.pools import disjoint_slices, stratified_pool
 from benchmarks.records import BenchmarkItem, read_items
 from calibrate.artifacts import (
     Artifact,
@@ -238,6 +239,8 @@ class Calibration:
         from calibrate.zoo.names import resolve_model
 
         data = self._data()
+        if self.cfg.method != "sft-only" and self.cfg.iterations > 0:
+            self._calib_items(1)  # a pool too small for the iterations fails now, not after RFT
         if stop_after == "data":
             return self.summaries
         policy = self._rft(resolve_model(self.cfg.model.base, progress=self.say), data)
@@ -275,18 +278,62 @@ class Calibration:
         from calibrate.rationale_sft import RFTStage
 
         directory = self.run_dir / "iter_0"
-        pool = data["splits"]["rft"]["sha256"]
+        split = data["splits"]["rft"]["sha256"]
         stage = RFTStage(
-            self.cfg.rft, base, pool, self.data_dir, directory, self.cfg.seed, self.cfg.model.dtype
+            self.cfg.rft,
+            base,
+            self._rft_pool(),
+            split,
+            self.data_dir,
+            directory,
+            self.cfg.seed,
+            self.cfg.model,
         )
         return self._stage(directory, stage)
 
-    def _scorer(self, policy: Artifact, data: dict[str, Any]) -> Artifact:
-        """The R-Scorer (``src``): the configured adapter, or one trained on ``policy``'s candidates."""
+    # ------------------------------------------------------------------ pools
+
+    def _ratio(self) -> list[float]:
+        return list(self.data_cfg.category_ratio)
+
+    def _rft_pool(self) -> list[BenchmarkItem]:
+        """RFT's items: ``rft.max_items`` of the rft split, stratified (benchmarks/pools.py)."""
+        return stratified_pool(
+            self._items("rft"), self.cfg.rft.max_items, self._ratio(), self.cfg.seed, "rft"
+        )
+
+    def _scorer_pool(self) -> list[BenchmarkItem]:
+        """The R-Scorer's items: a stratified draw from the rft items RFT did not train on."""
+        trained = {item.id for item in self._rft_pool()}
+        pool = self._items("rft")
+        rest = [item for item in pool if item.id not in trained] or pool
+        return stratified_pool(rest, self.cfg.scorer.train_items, self._ratio(), self.cfg.seed, "scorer")
+
+    def _calib_items(self, k: int) -> list[BenchmarkItem]:
+        """Iteration ``k``'s calibration items: its own disjoint draw (``fresh``) or the same one (``fixed``)."""
+        cfg = self.cfg.candidates
+        pool = self._items("calib")
+        if cfg.iteration_items == "fixed":
+            return stratified_pool(pool, cfg.max_items, self._ratio(), self.cfg.seed, "calib")
+        size = cfg.max_items if cfg.max_items is not None else len(pool) // self.cfg.iterations
+        if size * self.cfg.iterations > len(pool) or size == 0:
+            raise ConfigError(
+                f"candidates.iteration_items=fresh needs candidates.max_items x iterations = "
+                f"{size} x {self.cfg.iterations} calib items, the split has {len(pool)}: lower "
+                "candidates.max_items or set candidates.iteration_items=fixed"
+            )
+        slices = disjoint_slices(pool, size, self.cfg.iterations, self._ratio(), self.cfg.seed, "calib")
+        return slices[k - 1]
+
+    def _scorer(self, policy: Artifact, data: dict[str, Any]) -> Artifact | None:
+        """The R-Scorer (``src``): the configured adapter, one trained on ``policy``'s candidates, or None (facts)."""
         from calibrate.scorer.train import ScorerStage
         from calibrate.zoo.names import resolve_model
 
         cfg = self.cfg.scorer
+        if cfg.kind == "facts":
+            self.say("scorer: the fact judge (an oracle upper bound), nothing to train")
+            return None
         if cfg.adapter:
             resolve_model(cfg.backbone)  # build a zoo backbone now, as a trained scorer's would be
             return Artifact(Path(cfg.adapter), str(cfg.adapter))
@@ -296,19 +343,16 @@ class Calibration:
                 "train the R-Scorer in one process first (srcal calibrate ... --stage scorer), "
                 "then launch the iterations on several processes"
             )
-        pool = self._items("rft")
-        used = self.cfg.rft.max_items if self.cfg.rft.max_items is not None else 0
-        train_pool = (pool[used:] or pool)[: cfg.train_items]
         stage = ScorerStage(
             cfg,
             self.cfg.candidates,
             policy,
-            train_pool,
+            self._scorer_pool(),
             data["splits"]["rft"]["sha256"],
             self.data_dir,
             directory,
             self.cfg.seed,
-            self.cfg.model.dtype,
+            self.cfg.model,
         )
         return self._stage(directory, stage)
 
@@ -328,14 +372,14 @@ class Calibration:
         from calibrate.preference import PreferenceStage
         from calibrate.verdicts import VerdictJob, VerdictStage
 
-        cfg, data_dir, dtype, say = self.cfg, self.data_dir, self.cfg.model.dtype, self.say
+        cfg, data_dir, model, say = self.cfg, self.data_dir, self.cfg.model, self.say
         directory, seed = self.run_dir / f"iter_{k}", self.cfg.seed + k
-        items = self._items("calib")[: cfg.candidates.max_items]
+        items = self._calib_items(k)
         calib_pool = data["splits"]["calib"]["sha256"]
 
         # 2. candidate search: the policy answers each calibration item several times
         stage2 = CandidateStage(
-            cfg.candidates, policy, items, calib_pool, data_dir, directory, seed, dtype, say
+            cfg.candidates, policy, items, calib_pool, data_dir, directory, seed, model, say
         )
         candidates = self._stage(directory, stage2)
         if stop_after == "candidates":
@@ -355,7 +399,7 @@ class Calibration:
         # 5. preference: DPO + SFT term on the pairs, reference = the policy (the disabled adapter)
         style = cfg.candidates.prompt_style
         stage5 = PreferenceStage(
-            cfg.preference, policy, pairs, items, data_dir, directory, seed, style, dtype
+            cfg.preference, policy, pairs, items, data_dir, directory, seed, style, model
         )
         model = self._stage(directory, stage5)
         return None if stop_after == "preference" else model

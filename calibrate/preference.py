@@ -11,13 +11,13 @@ The stage's entry point is :class:`PreferenceStage` (reads ``pairs.jsonl``, writ
 from __future__ import annotations
 
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from benchmarks.records import BenchmarkItem
 from calibrate.artifacts import Artifact
-from calibrate.config import PreferenceConfig
+from calibrate.config import ModelConfig, PreferenceConfig
 from calibrate.records import PreferencePair, read_records
 
 
@@ -47,7 +47,7 @@ def train_preference(
     out_dir: Path,
     seed: int,
     prompt_style: str = "bare",
-    dtype: str = "auto",
+    model: ModelConfig | None = None,
 ) -> dict[str, Any]:
     """Train one iteration's DPO adapter on ``base_dir``; saves ``out_dir``/{adapter,model}."""
     import datasets
@@ -56,7 +56,7 @@ def train_preference(
     from calibrate.checkpoints import lora_config, save_checkpoint, trainer_kwargs
     from calibrate.models import load_model
 
-    base = load_model(base_dir, dtype=dtype)
+    base = load_model(base_dir, **(model or ModelConfig()).load_kwargs())
     peft_config = lora_config(base.model, cfg)
     with tempfile.TemporaryDirectory(prefix="srcal-dpo-") as tmp:
         args = DPOConfig(
@@ -114,7 +114,8 @@ class PreferenceStage:
     """The iteration's directory (``iter_k``)."""
     seed: int
     prompt_style: str = "bare"
-    dtype: str = "auto"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """How the policy is loaded (dtype, device, remote code)."""
 
     name: ClassVar[str] = "preference"
     output: ClassVar[str] = "model"
@@ -142,6 +143,6 @@ class PreferenceStage:
             self.directory,
             self.seed,
             self.prompt_style,
-            self.dtype,
+            self.model,
         )
         return ["adapter", "model"], summary

@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from benchmarks.parsing import parse_response
-from benchmarks.records import BenchmarkItem, read_items
+from benchmarks.pools import composition, pool_hash
+from benchmarks.records import BenchmarkItem
 from benchmarks.scoring import answers_match
-from calibrate.config import RFTConfig
+from calibrate.config import ModelConfig, RFTConfig
 
 
 class TeacherFileError(ValueError):
@@ -62,12 +63,10 @@ def apply_teacher_rationales(
     return kept, {"teacher_kept": len(kept), "teacher_wrong_answer": wrong, "teacher_missing": missing}
 
 
-def rft_items(data_dir: Path, cfg: RFTConfig) -> tuple[list[BenchmarkItem], dict[str, Any]]:
-    """The items stage 1 trains on (first ``max_items`` of the rft pool, teacher filter applied)."""
-    items = read_items(data_dir / "rft.jsonl")
-    if cfg.max_items is not None:
-        items = items[: cfg.max_items]
-    info: dict[str, Any] = {"pool_items": len(items)}
+def rft_items(pool: list[BenchmarkItem], cfg: RFTConfig) -> tuple[list[BenchmarkItem], dict[str, Any]]:
+    """The items stage 1 trains on: its drawn ``pool`` with the teacher filter applied."""
+    items = list(pool)
+    info: dict[str, Any] = {"pool_items": len(items), "pool": composition(items)}
     if cfg.teacher_rationales:
         items, teacher = apply_teacher_rationales(items, cfg.teacher_rationales)
         info.update(teacher)
@@ -89,19 +88,25 @@ def sft_rows(items: list[BenchmarkItem], data_dir: Path, prompt_style: str) -> l
 
 
 def train_rft(
-    base_dir: str, data_dir: Path, cfg: RFTConfig, out_dir: Path, seed: int, dtype: str = "auto"
+    base_dir: str,
+    pool: list[BenchmarkItem],
+    data_dir: Path,
+    cfg: RFTConfig,
+    out_dir: Path,
+    seed: int,
+    model: ModelConfig | None = None,
 ) -> dict:
-    """Train the RFT adapter on ``base_dir`` and save ``out_dir``/{adapter,model}; returns a summary."""
+    """Train the RFT adapter on ``base_dir`` over ``pool`` and save ``out_dir``/{adapter,model}; returns a summary."""
     import datasets
     from trl import SFTConfig, SFTTrainer
 
     from calibrate.checkpoints import lora_config, save_checkpoint, trainer_kwargs
     from calibrate.models import load_model
 
-    items, info = rft_items(data_dir, cfg)
+    items, info = rft_items(pool, cfg)
     if not items:
-        raise ValueError(f"no rationale fine-tuning items left in {data_dir / 'rft.jsonl'} ({info})")
-    base = load_model(base_dir, dtype=dtype)
+        raise ValueError(f"no rationale fine-tuning items left of the rft pool in {data_dir} ({info})")
+    base = load_model(base_dir, **(model or ModelConfig()).load_kwargs())
     peft_config = lora_config(base.model, cfg)
     with tempfile.TemporaryDirectory(prefix="srcal-rft-") as tmp:
         args = SFTConfig(**trainer_kwargs(tmp, seed, cfg))
@@ -132,13 +137,16 @@ class RFTStage:
     cfg: RFTConfig
     base: str
     """The base model's directory (a resolved zoo name, hub id or path)."""
+    pool: list[BenchmarkItem]
+    """The items drawn from the ``rft`` split (`benchmarks.pools.stratified_pool`)."""
     pool_hash: str
-    """Hash of the ``rft`` pool."""
+    """Hash of the ``rft`` split."""
     data_dir: Path
     directory: Path
     """``iter_0``."""
     seed: int
-    dtype: str = "auto"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """How the policy is loaded (dtype, device, remote code)."""
 
     name: ClassVar[str] = "rft"
     output: ClassVar[str] = "model"
@@ -148,8 +156,10 @@ class RFTStage:
         return asdict(self.cfg)
 
     def inputs(self) -> dict[str, str]:
-        return {"base": self.base, "rft_pool": self.pool_hash}
+        return {"base": self.base, "rft_pool": self.pool_hash, "items": pool_hash(self.pool)}
 
     def run(self) -> tuple[list[str], dict[str, Any]]:
-        summary = train_rft(self.base, self.data_dir, self.cfg, self.directory, self.seed, self.dtype)
+        summary = train_rft(
+            self.base, self.pool, self.data_dir, self.cfg, self.directory, self.seed, self.model
+        )
         return ["adapter", "model"], summary

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.fileio import atomic_write_json
+from calibrate.config import ORACLE_ARM, arm_name
 from harness.evaluate import Checkpoint, EvalFailures, Evaluation
 from harness.run_spec import RunSpec
 from harness.store import STORE_NAME, ResultsStore
@@ -88,7 +89,7 @@ class Run:
 
     def _landed(self, name: str, model_dir: Path) -> None:
         iteration = int(name.split("_")[1])
-        self._evaluate(name, str(model_dir), self.cfg.method if iteration else "sft-only", iteration)
+        self._evaluate(name, str(model_dir), arm_name(self.cfg) if iteration else "sft-only", iteration)
 
     def _baseline(self, method: str) -> None:
         from calibrate.loop import Calibration
@@ -98,6 +99,9 @@ class Run:
             directory.mkdir(parents=True, exist_ok=True)
             link_tree(self.run_dir / "iter_0", directory / "iter_0")  # same RFT: not trained twice
         cfg = dataclasses.replace(self.cfg, method=method, name=f"{self.cfg.name}-{method}")
+        if method == ORACLE_ARM:  # SRC with the fact judge as its scorer: an oracle upper bound
+            scorer = dataclasses.replace(self.cfg.scorer, kind="facts", mode="pairwise")
+            cfg = dataclasses.replace(cfg, method="src", scorer=scorer)
         last = f"iter_{cfg.iterations}"
 
         def landed(name: str, model_dir: Path) -> None:
@@ -112,9 +116,14 @@ class Run:
 
     def _evaluate(self, name: str, model: str, method: str, iteration: int | None) -> None:
         self.say(f"evaluating {name}")
-        evaluation = Evaluation(
-            Checkpoint(model, None, name), self.eval_cfg, self.run_dir / "eval" / name, progress=self.say
-        )
+        out = self.run_dir / "eval" / name
+        evaluation = Evaluation(Checkpoint(model, None, name), self.eval_cfg, out, progress=self.say)
+        donor = self._same_weights(evaluation.identity, name)
+        if donor is not None:
+            self.say(
+                f"{name}: same weights as {donor} (content hash): its responses are reused, not regenerated"
+            )
+            self._seed_samples(self.run_dir / "eval" / donor, out)
         try:
             self.results[name] = evaluation.run()
             self.failures[name] = {}
@@ -125,8 +134,29 @@ class Run:
             "iteration": iteration,
             "model": model,
             **{k: evaluation.identity.get(k) for k in ("model_hash", "adapter_hash")},
+            **({"reused_from": donor} if donor is not None else {}),
         }
         self._refresh()
+
+    def _same_weights(self, identity: dict[str, Any], name: str) -> str | None:
+        """An already evaluated checkpoint of this run whose weights hash like ``identity``'s, if any."""
+        for other, info in self.checkpoints.items():
+            same = all(info.get(k) == identity.get(k) for k in ("model_hash", "adapter_hash"))
+            if other != name and same and not self.failures.get(other):
+                return other
+        return None
+
+    def _seed_samples(self, donor: Path, out: Path) -> None:
+        """Copy ``donor``'s per-benchmark response logs into ``out`` (cache keys hash the weights, not the path).
+
+        The evaluation then generates nothing (every sample's cache key matches) and recomputes only
+        its metrics; a benchmark already in ``out`` is left alone.
+        """
+        for samples in donor.glob("*/samples.jsonl"):
+            target = out / samples.parent.name / samples.name
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(samples, target)
 
     def _refresh(self) -> None:
         """Re-index the store and write eval/index.json (the leaderboard's inputs)."""
@@ -134,7 +164,7 @@ class Run:
             rows = store.refresh(self.run_dir, self.cfg.name, self.checkpoints)
         index = {
             "run": self.cfg.name,
-            "method": self.cfg.method,
+            "method": arm_name(self.cfg),
             "iterations": self.cfg.iterations,
             "baselines": self.baselines,
             "benchmarks": self.eval_cfg.benchmarks,

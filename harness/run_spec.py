@@ -31,13 +31,14 @@ from benchmarks.configuration import (
     merge_mappings,
     preset_path,
 )
-from calibrate.config import METHODS, RunConfig, run_config_from_dict
+from calibrate.config import METHODS, ORACLE_ARM, RunConfig, run_config_from_dict
 from harness.evaluate import EvalConfig, eval_config_from
 
 PRESET_DIR = Path(__file__).parent / "presets"
 HARNESS_SECTIONS = ("data", "eval", "baselines")
 """The sections of a run spec the harness owns; everything else is calibration's."""
-BASELINES = tuple(m for m in METHODS if m != "src")
+BASELINES = (*(m for m in METHODS if m != "src"), ORACLE_ARM)
+"""Baseline arms: the other methods, and SRC judged by the fact judge (an oracle upper bound)."""
 
 
 @dataclass

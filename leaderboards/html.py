@@ -130,7 +130,9 @@ def to_html(
         header, rows = comparison_rows(comparisons)
         parts.append(
             "<h2>Paired comparisons</h2><p>Pooled over each run's benchmarks, same items: delta [95% CI], "
-            "paired-bootstrap p (* = CI excludes 0).</p>" + _frame_table(pd.DataFrame(rows, columns=header))
+            "paired-bootstrap p (* = CI excludes 0), minimum detectable effect (MDE: 80% power, 5% level; "
+            "a CI holding 0 with a large MDE means too few items, not no effect).</p>"
+            + _frame_table(pd.DataFrame(rows, columns=header))
         )
     if reference:
         columns = reference_columns(reference)

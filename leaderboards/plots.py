@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.metrics import consistency_metrics
-from leaderboards.results import CATEGORY_GROUPS, RunResults
+from leaderboards.results import CATEGORY_GROUPS, ORACLE_ARM, RunResults
 from leaderboards.tables import POOLED
 
 SEGMENTS = (
@@ -81,14 +81,16 @@ def trajectory_plot(results: RunResults, frame: Any, out: Path) -> list[Path]:
                     fmt="s",
                     color=color,
                     alpha=0.6,
-                    label=f"{column}, {c.name}",
+                    label=f"{column}, {c.label if c.method == ORACLE_ARM else c.name}",
                 )
     iterations = [c.iteration for c in results.checkpoints if c.iteration is not None]
     ax.set_xticks(range(max(iterations, default=0) + 1))
     ax.set_xlabel("calibration iteration (0 = rationale fine-tuning)")
     ax.set_ylabel("rate (pooled over benchmarks)")
     ax.set_ylim(0, 1)
-    ax.set_title(f"{results.run}: accuracy and rationale-answer consistency (95% CI)")
+    oracle = any(c.method == ORACLE_ARM and c.name.startswith("iter_") for c in results.checkpoints)
+    suffix = " [SRC judged by facts: ORACLE upper bound]" if oracle else ""
+    ax.set_title(f"{results.run}: accuracy and rationale-answer consistency (95% CI){suffix}", fontsize=9)
     ax.legend(fontsize=7, loc="best")
     return _save(fig, out, f"{results.run}_trajectory")
 

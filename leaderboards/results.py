@@ -24,6 +24,8 @@ CATEGORY_GROUPS = {
     "hallucination": "hallucination",
 }
 GROUP_ORDER = list(CATEGORY_GROUPS.values())
+ORACLE_ARM = "src-facts"
+"""The method name results give SRC judged by the fact judge (`calibrate.config.ORACLE_ARM`): an oracle."""
 
 
 @dataclass
@@ -41,6 +43,8 @@ class Checkpoint:
             return "base"
         if self.name == "iter_0":
             return "sft-only (iter_0)"
+        if self.method == ORACLE_ARM:  # never shown as the paper's R-Scorer
+            return f"SRC, facts judge (ORACLE upper bound) iter {self.iteration}"
         if self.name.startswith("iter_"):
             return f"{self.method.upper() if self.method == 'src' else self.method} iter {self.iteration}"
         return f"{self.name} (iter {self.iteration})" if self.iteration is not None else self.name

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.metrics import RATIOS, consistency_metrics, sample_columns
+from benchmarks.metrics import RATIOS, consistency_metrics, minimum_detectable_effect, sample_columns
 from leaderboards.results import CATEGORY_GROUPS, GROUP_ORDER, RunResults
 
 POOLED = "*"
@@ -83,19 +83,23 @@ def reader_note(results: RunResults) -> str:
 
 def paired_delta(
     a: list[dict[str, Any]], b: list[dict[str, Any]], metric: str, samples: int, seed: int
-) -> tuple[float | None, float | None, float | None, float | None]:
-    """(delta a - b, 95% CI low, high, two-sided p) of a ratio metric over the items both evaluated."""
+) -> tuple[float | None, float | None, float | None, float | None, float | None]:
+    """(delta a - b, 95% CI low, high, two-sided p, minimum detectable effect) of a ratio metric.
+
+    Over the items both evaluated; the minimum detectable effect (80% power, 5% level) comes from
+    the standard deviation of the paired-bootstrap deltas.
+    """
     import numpy as np
 
     b_by_id = {r["id"]: r for r in b}
     pairs = [(r, b_by_id[r["id"]]) for r in a if r["id"] in b_by_id]
     if not pairs:
-        return None, None, None, None
+        return None, None, None, None, None
     num, den = RATIOS[metric]
     ca, cb = sample_columns([p[0] for p in pairs]), sample_columns([p[1] for p in pairs])
     na, da, nb, db = (np.asarray(x) for x in (ca[num], ca[den], cb[num], cb[den]))
     if da.sum() == 0 or db.sum() == 0:
-        return None, None, None, None
+        return None, None, None, None, None
     delta = na.sum() / da.sum() - nb.sum() / db.sum()
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, len(pairs), size=(samples, len(pairs)))
@@ -103,10 +107,11 @@ def paired_delta(
         diffs = na[draws].sum(1) / da[draws].sum(1) - nb[draws].sum(1) / db[draws].sum(1)
     diffs = diffs[~np.isnan(diffs)]
     if not diffs.size:
-        return float(delta), None, None, None
+        return float(delta), None, None, None, None
     lo, hi = np.quantile(diffs, [0.025, 0.975])
     p = min(1.0, 2 * min((diffs <= 0).mean(), (diffs >= 0).mean()))
-    return float(delta), float(lo), float(hi), float(p)
+    mde = minimum_detectable_effect(float(diffs.std(ddof=1))) if diffs.size > 1 else None
+    return float(delta), float(lo), float(hi), float(p), mde
 
 
 def leaderboard_frame(runs: list[RunResults], bootstrap: int = 1000, seed: int = 0) -> Any:
@@ -161,7 +166,7 @@ def leaderboard_frame(runs: list[RunResults], bootstrap: int = 1000, seed: int =
                     if other is None or other == ckpt.name or other not in names or ckpt.name == "base":
                         continue
                     theirs = results.rows(other, None if col.benchmark == POOLED else [col.benchmark])
-                    d, dlo, dhi, p = paired_delta(mine, theirs, col.metric, bootstrap, seed)
+                    d, dlo, dhi, p, _ = paired_delta(mine, theirs, col.metric, bootstrap, seed)
                     record.update(
                         {
                             f"delta_{tag}": d,
@@ -234,7 +239,7 @@ def comparison_frame(
             mine, theirs = results.rows(a), results.rows(b)
             items = len({r["id"] for r in mine} & {r["id"] for r in theirs})
             for metric in COMPARED:
-                d, lo, hi, p = paired_delta(mine, theirs, metric, bootstrap, seed)
+                d, lo, hi, p, mde = paired_delta(mine, theirs, metric, bootstrap, seed)
                 records.append(
                     {
                         "run": results.run,
@@ -248,6 +253,7 @@ def comparison_frame(
                         "ci_high": hi,
                         "p": p,
                         "significant": bool(lo is not None and (lo > 0 or hi < 0)),
+                        "mde": mde,
                         "items": items,
                     }
                 )
@@ -255,13 +261,19 @@ def comparison_frame(
 
 
 def comparison_text(row: Any) -> str:
-    """``+0.014 [-0.020, +0.049] p=0.45`` (``*`` when the CI excludes 0)."""
+    """``+0.014 [-0.020, +0.049] p=0.45 MDE 0.048`` (``*`` when the CI excludes 0).
+
+    The minimum detectable effect (80% power, 5% level) says whether a CI that holds 0 means "no
+    effect of that size" (MDE small) or "too few items to tell" (MDE large).
+    """
     if row["delta"] is None or row["delta"] != row["delta"]:
         return "–"
     if row["ci_low"] is None or row["ci_low"] != row["ci_low"]:
         return f"{row['delta']:+.3f}"
     star = "*" if row["significant"] else ""
-    return f"{row['delta']:+.3f}{star} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}] p={row['p']:.2f}"
+    text = f"{row['delta']:+.3f}{star} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}] p={row['p']:.2f}"
+    mde = row.get("mde")
+    return f"{text} MDE {mde:.3f}" if mde is not None and mde == mde else text
 
 
 def comparison_rows(comparisons: Any) -> tuple[list[str], list[list[str]]]:
@@ -403,7 +415,9 @@ def to_markdown(
             "## Paired comparisons",
             "",
             "Pooled over each run's benchmarks, on the items both checkpoints answered: delta [95% CI] and "
-            "two-sided p of a paired bootstrap (* = CI excludes 0).",
+            "two-sided p of a paired bootstrap (* = CI excludes 0), and the minimum detectable effect (MDE: "
+            "the smallest true difference this many items detect with 80% power at the 5% level; a CI "
+            "holding 0 with a large MDE means too few items, not no effect).",
             "",
         ]
         lines += md_table(*comparison_rows(comparisons))

@@ -121,7 +121,7 @@ class TestSmokeRun:
             candidates = [json.loads(line) for line in (d / "candidates.jsonl").read_text().splitlines()]
             verdicts = [json.loads(line) for line in (d / "verdicts.jsonl").read_text().splitlines()]
             pairs = [json.loads(line) for line in (d / "pairs.jsonl").read_text().splitlines()]
-            assert len(candidates) == 12 and verdicts and pairs
+            assert len(candidates) == 8 and verdicts and pairs
             assert {(v["method"], v["mode"]) for v in verdicts} == {("src", "pairwise")}
             assert all(p["chosen"] != p["rejected"] for p in pairs)
             for stage in ("candidates", "verdicts", "curate", "preference"):
@@ -138,10 +138,10 @@ class TestSmokeRun:
 
     def test_killed_mid_stage_resumes_to_identical_artifacts(self, smoke_run: Path, tmp_path: Path) -> None:
         run_dir = tmp_path / "killed"
-        crashed = _cli(run_dir, env={"SRCAL_CRASH_AFTER": "iter_2/candidates.jsonl:5"})
+        crashed = _cli(run_dir, env={"SRCAL_CRASH_AFTER": "iter_2/candidates.jsonl:3"})
         assert crashed.returncode == 137, crashed.stderr[-2000:]
         partial = (run_dir / "iter_2" / "candidates.jsonl").read_text().splitlines()
-        assert 0 < len(partial) < 12
+        assert 0 < len(partial) < 8
         assert not (run_dir / "iter_2" / "candidates.manifest.json").exists()
         resumed = _cli(run_dir)
         assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -184,8 +184,17 @@ class TestBadInput:
         ["scorer.mode=pointwise", "iterations=1"],
         ["curation.confidence_weighting=false", "iterations=1"],
         ["candidates.strategy=sentence_search", "iterations=1"],
+        ["scorer.kind=facts", "iterations=1"],
     ],
-    ids=["sft-only", "outcome-dpo", "csr-style", "pointwise", "no-confidence", "sentence-search"],
+    ids=[
+        "sft-only",
+        "outcome-dpo",
+        "csr-style",
+        "pointwise",
+        "no-confidence",
+        "sentence-search",
+        "facts-oracle",
+    ],
 )
 def test_baselines_and_ablations_run_end_to_end(overrides: list[str], tmp_path: Path) -> None:
     cfg, data = calibration_of("smoke", None, overrides)
@@ -195,13 +204,21 @@ def test_baselines_and_ablations_run_end_to_end(overrides: list[str], tmp_path: 
         assert not (tmp_path / "run" / "iter_1").exists()
         return
     assert (tmp_path / "run" / "iter_1" / "model" / "config.json").is_file()
-    assert summary["iter_1"]["curate"]["items"] == 12
+    assert summary["iter_1"]["curate"]["items"] == 8
     # one record type in verdicts.jsonl whatever the method: the one input of curation
     lines = (tmp_path / "run" / "iter_1" / "verdicts.jsonl").read_text().splitlines()
     mode = cfg.scorer.mode if cfg.method == "src" else "direct"
     assert 0 < len(lines) <= 12 and {(r["method"], r["mode"]) for r in map(json.loads, lines)} == {
         (cfg.method, mode)
     }
+    if (
+        cfg.scorer.kind == "facts"
+    ):  # the oracle: nothing trained, verdicts are the fact judge's one-hot labels
+        assert not (tmp_path / "run" / "scorer").exists()
+        probs = [v[k] for r in map(json.loads, lines) for v in r["verdicts"] for k in ("p_ab", "p_ba")]
+        assert probs and all(sorted(p) == [0.0, 0.0, 1.0] for p in probs)
+        assert summary["iter_1"]["verdicts"]["kind"] == "facts (oracle)"
+        assert summary["iter_1"]["verdicts"]["fact_agreement"] == 1.0  # they are the fact labels
 
 
 def test_scorer_train_cli(smoke_run: Path, tmp_path: Path) -> None:
@@ -312,3 +329,31 @@ def test_gradient_checkpointing_keeps_adapters_and_stage_hashes(tmp_path: Path) 
             torch.testing.assert_close(
                 on[key], off[key], rtol=1e-5, atol=1e-6, msg=f"{directory}/{stage}: {key}"
             )
+
+
+def test_every_subset_taking_stage_draws_a_stratified_pool(smoke_run: Path) -> None:
+    """RFT, scorer training and each iteration's candidates: 2:1:1, every suite, recorded and hashed."""
+
+    def manifest(path: str) -> dict:
+        return json.loads((smoke_run / path).read_text())
+
+    rft = manifest("iter_0/rft.manifest.json")
+    assert rft["summary"]["pool"]["category"] == {"chart": 6, "math_science": 6, "perception": 12}
+    assert len(rft["summary"]["pool"]["suite"]) == 7
+    scorer = manifest("scorer/scorer.manifest.json")
+    assert sum(scorer["summary"]["pool"]["category"].values()) == 6
+    seen: set[str] = set()
+    for k in (1, 2, 3):
+        stage = manifest(f"iter_{k}/candidates.manifest.json")
+        assert stage["summary"]["pool"]["category"] == {"chart": 2, "math_science": 2, "perception": 4}
+        ids = {json.loads(line)["item_id"] for line in (smoke_run / f"iter_{k}/candidates.jsonl").open()}
+        assert len(ids) == 8 and not ids & seen  # fresh items every iteration
+        seen |= ids
+        assert "items" in stage["inputs"]  # the pool's identity is in the stage hash
+    assert "items" in rft["inputs"] and "items" in scorer["inputs"]
+    scorer_ids = {
+        json.loads(line)["item_id"] for line in (smoke_run / "scorer/train_candidates.jsonl").open()
+    }
+    cfg, data = calibration_of("smoke", None, [])
+    rft_ids = {item.id for item in Calibration(cfg, smoke_run, data)._rft_pool()}
+    assert len(rft_ids) == 24 and len(scorer_ids) == 6 and not scorer_ids & rft_ids

@@ -172,6 +172,36 @@ class TestLogprobs:
             assert sum(g.logprobs) == pytest.approx(sum(reference), abs=1e-3)
             assert g.logprobs == pytest.approx(reference, abs=1e-4)
 
+    def test_every_sample_of_a_shared_prefill_matches_teacher_forcing(
+        self, policy, items, smoke_dataset: Path
+    ) -> None:
+        """Several samples per prompt from one prefill whose KV cache is repeated: each sample's own log-probs."""
+        from benchmarks.prompts import build_prompt
+
+        torch.manual_seed(1)
+        batch = items[:3]
+        responses, _ = sample_responses(
+            policy.model,
+            policy.processor,
+            [_image(smoke_dataset, item) for item in batch],
+            [build_prompt(item.question, item.choices) for item in batch],
+            4,
+            temperature=1.0,
+            top_p=0.9,
+            max_new_tokens=10,
+            batch_size=3,
+        )
+        checked = 0
+        for item, samples in zip(batch, responses):
+            assert (
+                len(samples) == 4 and len({tuple(g.tokens) for g in samples}) > 1
+            )  # really different samples
+            for g in samples:
+                reference = _teacher_forced(policy, smoke_dataset, item, g.tokens)
+                assert g.logprobs == pytest.approx(reference, abs=1e-4)
+                checked += 1
+        assert checked == 12
+
     def test_record_of_greedy_candidate(self, policy, items, smoke_dataset: Path, tmp_path: Path) -> None:
         from benchmarks.prompts import build_prompt
 

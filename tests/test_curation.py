@@ -93,6 +93,24 @@ class TestCurateItem:
         with_c = curate_item(cs, {0: 0.0, 1: 0.1}, CurationConfig(tau=0.0, lambda_c=1.0))
         assert without.pair.chosen_id == 1 and with_c.pair.chosen_id == 0
 
+    def test_more_pairs_per_item(self) -> None:
+        """Every (eligible, other) pair at least tau apart, largest margin first, capped; the paper's pair first."""
+        cs = CandidateSet("q", [cand(0), cand(1), cand(2), cand(3, correct=False)])
+        scores = {0: 0.6, 1: 0.5, 2: -0.4, 3: 0.55}
+        one = curate_item(cs, scores, CurationConfig(tau=0.2))
+        assert [(p.chosen_id, p.rejected_id) for p in one.pairs] == [(0, 2)]
+        many = curate_item(cs, scores, CurationConfig(tau=0.2, pairs_per_item=3))
+        # (0, 2) 1.0 is the paper's; then (1, 2) 0.9; (3, 2) 0.95 is excluded: 3 is wrong (not eligible)
+        assert [(p.chosen_id, p.rejected_id) for p in many.pairs] == [(0, 2), (1, 2)]
+        assert [p.margin for p in many.pairs] == [pytest.approx(1.0), pytest.approx(0.9)]
+        close = curate_item(cs, scores, CurationConfig(tau=0.05, pairs_per_item=10))
+        assert (0, 1) in [(p.chosen_id, p.rejected_id) for p in close.pairs]  # 0.1 apart >= tau 0.05
+        assert all(p.margin >= 0.05 for p in close.pairs) and len(close.pairs) == len(
+            {(p.chosen_id, p.rejected_id) for p in close.pairs}
+        )
+        with pytest.raises(ValueError, match="pairs_per_item"):
+            CurationConfig(pairs_per_item=0)
+
     def test_too_few(self) -> None:
         assert (
             curate_item(CandidateSet("q", [cand(0)]), {0: 1.0}, CurationConfig()).reason

@@ -65,7 +65,19 @@ def test_paired_comparison_values_and_significance() -> None:
     assert back[back.metric == "accuracy"]["delta"].item() == pytest.approx(-acc["delta"])
     header, rows = comparison_rows(frame)
     assert header[:2] == ["run", "comparison"] and header[-1] == "items" and len(rows) == 2
-    assert rows[0][2].startswith("+0.500* [")
+    assert rows[0][2].startswith("+0.500* [") and " MDE 0." in rows[0][2]
+
+
+def test_minimum_detectable_effect_next_to_every_comparison() -> None:
+    from benchmarks.metrics import minimum_detectable_effect
+
+    assert minimum_detectable_effect(0.01) == pytest.approx(0.0280, abs=1e-4)  # (1.960 + 0.842) x SE
+    frame = comparison_frame([_run()], bootstrap=2000, seed=0)
+    acc = frame[(frame.vs == "iter_0") & (frame.metric == "accuracy")].iloc[0]
+    # paired differences: 1 on 20 of 40 items, 0 on the rest: SE = 0.5 / sqrt(40) = 0.079, MDE = 0.22
+    assert acc["mde"] == pytest.approx(2.80 * 0.5 / 40**0.5, rel=0.12)
+    with_ci = frame[frame["ci_low"].notna()]
+    assert len(with_ci) >= 8 and (with_ci["mde"] > 0).all()  # wherever there is a CI, there is an MDE
 
 
 def test_unknown_checkpoint_in_a_comparison_suggests_the_closest() -> None:
@@ -107,3 +119,12 @@ def test_consistency_header_names_a_shared_reader_and_notes_differing_ones() -> 
     assert "consistency" in set(frame["group"])
     text = to_markdown([results], frame)
     assert "Consistency read by different readers (conclusion: base, " in text and "lm: SRC iter 2" in text
+
+
+def test_the_oracle_arm_is_labelled_oracle() -> None:
+    from leaderboards.results import Checkpoint
+
+    for name in ("iter_2", "src-facts"):
+        label = Checkpoint("r", name, "src-facts", 2, "iter_1").label
+        assert "ORACLE" in label and not label.startswith("SRC iter")
+    assert Checkpoint("r", "iter_2", "src", 2, "iter_1").label == "SRC iter 2"

@@ -310,3 +310,98 @@ def test_resolve_model_class_by_config() -> None:
     assert resolve_model_class(Qwen2VLConfig()) is AutoModelForImageTextToText
     with pytest.raises(ModelLoadError, match="srcal_efficientnet"):
         resolve_model_class(SrcalEfficientNetConfig())
+
+
+REMOTE_CONFIG = """from transformers import LlamaConfig
+
+
+class RemoteConfig(LlamaConfig):
+    model_type = "srcal_remote_test"
+"""
+REMOTE_MODEL = """from transformers import LlamaForCausalLM
+
+from .configuration_remote import RemoteConfig
+
+
+class RemoteModel(LlamaForCausalLM):
+    config_class = RemoteConfig
+"""
+
+
+def _remote_code_model(out: Path) -> Path:
+    """A local causal LM whose classes come from files in its own directory (``auto_map``)."""
+    import json
+
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from calibrate.zoo.tokenizer import build_micro_tokenizer
+
+    tok = build_micro_tokenizer()
+    config = LlamaConfig(
+        vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2
+    )
+    LlamaForCausalLM(config).save_pretrained(out)
+    tok.save_pretrained(out)
+    data = json.loads((out / "config.json").read_text())
+    data["model_type"] = "srcal_remote_test"
+    data["auto_map"] = {
+        "AutoConfig": "configuration_remote.RemoteConfig",
+        "AutoModelForCausalLM": "modeling_remote.RemoteModel",
+    }
+    (out / "config.json").write_text(json.dumps(data))
+    (out / "configuration_remote.py").write_text(REMOTE_CONFIG)
+    (out / "modeling_remote.py").write_text(REMOTE_MODEL)
+    return out
+
+
+class TestModelConfigReachesTheLoader:
+    def test_remote_code_is_refused_unless_the_run_allows_it(self, tmp_path: Path) -> None:
+        from calibrate.config import ModelConfig
+        from calibrate.models import load_model
+
+        remote = _remote_code_model(tmp_path / "remote")
+        with pytest.raises(Exception, match="trust_remote_code"):
+            load_model(remote, **ModelConfig().load_kwargs())
+        loaded = load_model(remote, **ModelConfig(device="cpu", trust_remote_code=True).load_kwargs())
+        assert type(loaded.model).__name__ == "RemoteModel" and loaded.device.type == "cpu"
+
+    def test_every_stage_loads_the_policy_with_the_runs_model_config(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, smoke_dataset: Path
+    ) -> None:
+        """RFT, candidates, preference and the scorer's candidate pass pass dtype, device and remote code through."""
+        import calibrate.models
+        from benchmarks.records import read_items
+        from calibrate.artifacts import Artifact
+        from calibrate.candidates import CandidateStage
+        from calibrate.config import CandidateConfig, ModelConfig, PreferenceConfig, RFTConfig, ScorerConfig
+        from calibrate.preference import train_preference
+        from calibrate.rationale_sft import train_rft
+        from calibrate.scorer.train import ScorerStage
+
+        seen: list[dict] = []
+
+        class Stop(Exception):
+            pass
+
+        def fake_load(path, **kwargs):
+            seen.append(kwargs)
+            raise Stop
+
+        monkeypatch.setattr(calibrate.models, "load_model", fake_load)
+        model = ModelConfig(dtype="bf16", device="cpu", trust_remote_code=True)
+        policy = Artifact(tmp_path, "h")
+        pool = read_items(smoke_dataset / "rft.jsonl")[:2]
+        calls = [
+            lambda: train_rft("m", pool, smoke_dataset, RFTConfig(), tmp_path, 0, model),
+            lambda: train_preference(
+                "m", [object()], {}, tmp_path, PreferenceConfig(), tmp_path, 0, "bare", model
+            ),
+            lambda: CandidateStage(CandidateConfig(), policy, [], "h", tmp_path, tmp_path, 0, model).run(),
+            lambda: ScorerStage(
+                ScorerConfig(), CandidateConfig(), policy, [], "h", tmp_path, tmp_path, 0, model
+            ).run(),
+        ]
+        for call in calls:
+            with pytest.raises(Stop):
+                call()
+        assert seen == [{"dtype": "bf16", "device": "cpu", "trust_remote_code": True}] * len(calls)

@@ -212,3 +212,35 @@ def test_calibration_figures_read_verdicts_and_former_judge_manifests(tmp_path: 
         (tmp_path / name / f"{manifest}.manifest.json").write_text(json.dumps(summary))
     figures = _calibration(tmp_path, ["base", "iter_1", "iter_2"])
     assert figures["iter_1"] == figures["iter_2"] == {"R-Scorer agreement (facts)": 0.5, "tie mass": 0.25}
+
+
+def test_a_checkpoint_with_the_weights_of_an_evaluated_one_reuses_its_responses(
+    smoke_dataset: Path, tmp_path: Path
+) -> None:
+    """Same weight bytes at another path (a DPO stage that kept no pairs copies its policy): nothing regenerated."""
+    import shutil
+
+    from calibrate.zoo.srcal_micro import build_srcal_micro
+    from harness.run import Run
+    from harness.run_spec import resolve_run_spec
+
+    micro = build_srcal_micro(tmp_path / "srcal-micro")
+    twin = tmp_path / "twin"
+    shutil.copytree(micro, twin)
+    spec = resolve_run_spec("smoke", overrides=["eval.limit=3", "eval.benchmarks=[digits,easyvqa]"])
+    spec.eval.data_dir = str(smoke_dataset)
+    said: list[str] = []
+    run = Run(spec, tmp_path / "run", progress=said.append)
+    run._evaluate("iter_1", str(micro), "src", 1)
+    generated = [m for m in said if "samples to generate" in m]
+    said.clear()
+    run._evaluate("iter_2", str(twin), "src", 2)
+    assert any("same weights as iter_1" in m for m in said)
+    assert not [m for m in said if "samples to generate" in m] and len(generated) == 2
+    assert run.checkpoints["iter_2"]["reused_from"] == "iter_1"
+    for bench in ("digits", "easyvqa"):
+        a = (tmp_path / "run/eval/iter_1" / bench / "metrics.json").read_text()
+        b = (tmp_path / "run/eval/iter_2" / bench / "metrics.json").read_text()
+        assert json.loads(a)["accuracy"] == json.loads(b)["accuracy"]
+    index = json.loads((tmp_path / "run/eval/index.json").read_text())
+    assert index["checkpoints"]["iter_2"]["reused_from"] == "iter_1"

@@ -48,7 +48,7 @@ def test_set_overrides_reach_the_layer_that_owns_the_field() -> None:
             "eval.limit=3",
             "eval.reader.name=conclusion",
             "data.seed=5",
-            "baselines=[csr-style]",
+            "baselines=[csr-style,src-facts]",
             "preference.learning_rate=3e-3",
         ],
     )
@@ -56,7 +56,7 @@ def test_set_overrides_reach_the_layer_that_owns_the_field() -> None:
     assert spec.calibration.preference.learning_rate == 3e-3  # YAML 1.1 reads 3e-3 as a string
     assert spec.eval.limit == 3 and spec.eval.reader.name == "conclusion"
     assert spec.data is not None and spec.data.seed == 5
-    assert spec.baselines == ["csr-style"]
+    assert spec.baselines == ["csr-style", "src-facts"]
     assert spec.source.endswith("smoke.yaml + --set")
 
 
@@ -119,7 +119,7 @@ def test_run_and_calibrate_read_the_same_spec(tmp_path: Path) -> None:
 
 def test_policy_training_stages_share_one_lora_config() -> None:
     shared = {f.name for f in dataclasses.fields(LoRATrainingConfig)}
-    assert len(shared) == 9
+    assert len(shared) == 10  # the nine the stages repeated, and mixed_precision
     for cls in (RFTConfig, PreferenceConfig):
         assert issubclass(cls, LoRATrainingConfig) and shared <= {f.name for f in dataclasses.fields(cls)}
     # the paper's defaults where they differ (SRC.md): RFT r 4 / lr 1e-5; DPO r 256 / alpha 512 / lr 5e-7
@@ -133,3 +133,10 @@ def test_policy_training_stages_share_one_lora_config() -> None:
         7,
         3,
     )
+
+
+def test_the_facts_judge_is_pairwise_only() -> None:
+    with pytest.raises(ConfigError, match="kind facts judges pairs"):
+        resolve_run_spec("smoke", overrides=["scorer.kind=facts", "scorer.mode=pointwise"])
+    with pytest.raises(ConfigError, match="kind must be learned or facts"):
+        resolve_run_spec("smoke", overrides=["scorer.kind=oracle"])

@@ -150,3 +150,35 @@ class TestDPO:
         self, micro: Path, smoke_dataset: Path, tmp_path: Path
     ) -> None:
         run_lora_dpo(micro, smoke_dataset, tmp_path)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "auto"])
+def test_mixed_precision_bf16_autocasts_on_cpu(
+    micro: Path, smoke_dataset: Path, tmp_path: Path, precision: str
+) -> None:
+    """`mixed_precision: bf16` makes the Trainer autocast to bf16 on CPU too; `auto` leaves CPU in fp32."""
+    from calibrate.config import RFTConfig
+    from calibrate.rationale_sft import train_rft
+
+    seen: list[tuple[bool, torch.dtype]] = []
+
+    def record(module, args, output) -> None:
+        if isinstance(module, torch.nn.Linear) and torch.is_grad_enabled():
+            seen.append((torch.is_autocast_enabled("cpu"), output.dtype))
+
+    handle = torch.nn.modules.module.register_module_forward_hook(record)
+    try:
+        cfg = RFTConfig(max_steps=2, batch_size=2, max_items=4, learning_rate=1e-3, mixed_precision=precision)
+        pool = read_items(smoke_dataset / "rft.jsonl")[:4]
+        summary = train_rft(str(micro), pool, smoke_dataset, cfg, tmp_path / "out", seed=0)
+    finally:
+        handle.remove()
+    assert seen and summary["steps"] == 2 and summary["train_loss"] == summary["train_loss"]  # not NaN
+    if precision == "bf16":
+        assert all(enabled for enabled, _ in seen) and {dtype for _, dtype in seen} == {torch.bfloat16}
+    else:
+        assert not any(enabled for enabled, _ in seen) and {dtype for _, dtype in seen} == {torch.float32}
+    from safetensors.torch import load_file
+
+    weights = load_file(tmp_path / "out" / "adapter" / "adapter_model.safetensors")
+    assert weights and {w.dtype for w in weights.values()} == {torch.float32}  # fp32 master weights

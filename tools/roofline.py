@@ -5,7 +5,7 @@
 Limits: the matmul peak in fp32 and bf16 (``torch.nn.functional.linear``, 2048^3, best of 5)
 and the memory bandwidth (copying 512 MB: bytes read + written per second).
 
-Loops, at the ``tiny`` preset's shapes on the srcal-tiny architecture (SmolLM2-135M +
+Loops, at the ``tiny`` preset's batch shapes (64 new tokens) on the srcal-tiny architecture (SmolLM2-135M +
 EfficientNet-Lite0; ``--model`` gives a trained one, else it is assembled with an untrained
 projector: FLOPs and time do not depend on training, nucleus sizes do a little) and the smoke
 dataset's prompts:
@@ -257,7 +257,9 @@ def generate_baseline(
 class Workbench:
     """The models, data and prompts the loops run on."""
 
-    def __init__(self, model_dir: Path, data_dir: Path) -> None:
+    def __init__(
+        self, model_dir: Path, data_dir: Path, training_precision: str = "no", dtype: str = "fp32"
+    ) -> None:
         from PIL import Image
 
         from benchmarks.prompts import build_prompt
@@ -265,7 +267,8 @@ class Workbench:
         from calibrate.models import load_model
 
         self.model_dir, self.data_dir = model_dir, data_dir
-        self.policy = load_model(model_dir, device="cpu")
+        self.training_precision = training_precision
+        self.policy = load_model(model_dir, device="cpu", dtype=dtype)
         self.policy.model.eval()
         self.items = read_items(data_dir / "calib.jsonl") + read_items(data_dir / "rft.jsonl")
         self.images = [Image.open(data_dir / i.image).convert("RGB") for i in self.items[:32]]
@@ -402,11 +405,20 @@ class Workbench:
         from calibrate.config import RFTConfig
         from calibrate.rationale_sft import train_rft
 
-        cfg = RFTConfig(lora_r=16, lora_alpha=32, learning_rate=2e-4, max_steps=3, batch_size=8, max_items=24)
+        cfg = RFTConfig(
+            lora_r=16,
+            lora_alpha=32,
+            learning_rate=2e-4,
+            max_steps=3,
+            batch_size=8,
+            max_items=24,
+            mixed_precision=self.training_precision,
+        )
         return _training_step(
             "rft_step",
             "batch 8, LoRA r16",
-            lambda out: train_rft(str(self.model_dir), self.data_dir, cfg, out, 0),
+            self.training_precision,
+            lambda out: train_rft(str(self.model_dir), self.items[:24], self.data_dir, cfg, out, 0),
         )
 
     def dpo_step(self) -> LoopResult:
@@ -414,7 +426,14 @@ class Workbench:
         from calibrate.preference import train_preference
         from calibrate.records import PreferencePair
 
-        cfg = PreferenceConfig(lora_r=32, lora_alpha=64, learning_rate=5e-5, max_steps=3, batch_size=4)
+        cfg = PreferenceConfig(
+            lora_r=32,
+            lora_alpha=64,
+            learning_rate=5e-5,
+            max_steps=3,
+            batch_size=4,
+            mixed_precision=self.training_precision,
+        )
         items = self.items[:12]
         pairs = [
             PreferencePair(
@@ -425,6 +444,7 @@ class Workbench:
         return _training_step(
             "dpo_step",
             "batch 4 pairs, LoRA r32",
+            self.training_precision,
             lambda out: train_preference(
                 str(self.model_dir), pairs, {i.id: i for i in items}, self.data_dir, cfg, out, 0
             ),
@@ -443,6 +463,7 @@ class Workbench:
         return _training_step(
             "scorer_step",
             "batch 8, LoRA r16, SmolLM2-135M",
+            "no",
             lambda out: train_scorer(cfg, examples, out, 0, device="cpu"),
         )
 
@@ -464,8 +485,11 @@ def _dtype(model: Any) -> str:
     return "bf16" if next(model.parameters()).dtype == torch.bfloat16 else "fp32"
 
 
-def _training_step(name: str, shape: str, train: Callable[[Path], Any]) -> LoopResult:
-    """Runs ``train`` with ``Trainer.training_step`` timed and FLOPs counted per step; the mean after the first."""
+def _training_step(name: str, shape: str, precision: str, train: Callable[[Path], Any]) -> LoopResult:
+    """Runs ``train`` with ``Trainer.training_step`` timed and FLOPs counted per step; the mean after the first.
+
+    ``precision`` ``bf16`` (bf16 autocast) places the loop against the bf16 peak.
+    """
     import transformers
 
     original = transformers.Trainer.training_step
@@ -487,9 +511,9 @@ def _training_step(name: str, shape: str, train: Callable[[Path], Any]) -> LoopR
     kept = steps[1:] or steps
     seconds = statistics.mean(s for s, _, _ in kept)
     return LoopResult(
-        name,
+        name if precision != "bf16" else f"{name} (bf16 autocast)",
         shape,
-        "fp32",
+        "bf16" if precision == "bf16" else "fp32",
         seconds,
         statistics.mean(f for _, f, _ in kept) / 1e9,
         statistics.mean(b for _, _, b in kept) / 1e9,
@@ -530,6 +554,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="Policy (zoo name, directory); default: srcal-tiny's architecture.")
     parser.add_argument("--loops", default=",".join(LOOPS), help=f"Comma-separated, of {', '.join(LOOPS)}.")
+    parser.add_argument(
+        "--training-precision",
+        default="no",
+        choices=("no", "bf16"),
+        help="mixed_precision of the RFT and DPO steps (bf16: autocast, placed against the bf16 peak).",
+    )
+    parser.add_argument(
+        "--dtype", default="fp32", choices=("fp32", "bf16"), help="Policy dtype for decoding."
+    )
     parser.add_argument("--json", help="Write the results here.")
     parser.add_argument("--markdown", help="Write the table here.")
     args = parser.parse_args(argv)
@@ -545,7 +578,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
         data_dir = Path(tmp) / "smoke"
         build_dataset(load_data_config("smoke"), data_dir)
-        bench = Workbench(_model_dir(args.model, Path(tmp)), data_dir)
+        bench = Workbench(_model_dir(args.model, Path(tmp)), data_dir, args.training_precision, args.dtype)
         for name in loops:
             result = getattr(bench, name)().place(limits)
             print(f"{name}: {json.dumps(asdict(result))}", flush=True)

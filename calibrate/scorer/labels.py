@@ -26,7 +26,7 @@ from typing import Any
 
 from benchmarks.records import BenchmarkItem
 from calibrate.config import ScorerConfig
-from calibrate.records import Candidate, CandidateScores, CandidateSet
+from calibrate.records import Candidate, CandidateScores, CandidateSet, PairVerdict
 from calibrate.scorer.model import VERDICTS, select_pairs
 
 ANSWER_WEIGHT = 1.0
@@ -117,6 +117,52 @@ def fact_examples(
             out.append(LabelledPair(item, cands[a], cands[b], fact_label(item, cands[a], cands[b], margin)))
             out.append(LabelledPair(item, cands[b], cands[a], fact_label(item, cands[b], cands[a], margin)))
     return out
+
+
+ONE_HOT = {"A": [1.0, 0.0, 0.0], "B": [0.0, 1.0, 0.0], "Tie": [0.0, 0.0, 1.0]}
+"""A fact label as verdict probabilities [P(A), P(B), P(Tie)]."""
+
+
+def fact_verdicts(
+    items: Sequence[BenchmarkItem], candidate_sets: Iterable[CandidateSet], cfg: ScorerConfig, out_path: Path
+) -> dict[str, Any]:
+    """The fact judge as the scorer (``scorer.kind: facts``): `fact_label` verdicts as `CandidateScores`.
+
+    An **oracle**: it reads each item's ground truth (gold answer and facts), which no real judge of a
+    real run has; its runs bound what the loop can do with a perfect judge, never the paper's R-Scorer.
+    Same pairs and record as the R-Scorer (mode ``pairwise``, both orders when ``cfg.both_orders``),
+    one-hot probabilities; logged per item to ``out_path`` (resumable). Returns a summary.
+    """
+    from calibrate.artifacts import ItemLog
+
+    sets = {cs.item_id: cs for cs in candidate_sets}
+    todo = [it for it in items if it.id in sets and len(sets[it.id].candidates) >= 2]
+    log = ItemLog(out_path)
+    new: list[CandidateScores] = []
+    for item in todo:
+        if item.id in log:
+            continue
+        cands = {c.candidate_id: c for c in sets[item.id].candidates}
+        verdicts = [
+            PairVerdict(
+                a,
+                b,
+                ONE_HOT[fact_label(item, cands[a], cands[b])],
+                ONE_HOT[fact_label(item, cands[b], cands[a])] if cfg.both_orders else [],
+            )
+            for a, b in select_pairs(sorted(cands), cfg.max_pairs_per_item)
+        ]
+        new.append(CandidateScores(item.id, "src", "pairwise", verdicts))
+    log.append(r.to_dict() for r in new)
+    log.rewrite_ordered([it.id for it in todo])
+    labels = [v.p_ab.index(1.0) for r in new for v in r.verdicts]
+    return {
+        "kind": "facts (oracle)",
+        "items": len(todo),
+        "new_items": len(new),
+        "pairs": len(labels),
+        "decisive_share": round(sum(x != 2 for x in labels) / len(labels), 4) if labels else 0.0,
+    }
 
 
 def agreement_with_facts(

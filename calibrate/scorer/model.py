@@ -33,7 +33,6 @@ Labels (fact labels, external label files) live in `calibrate.scorer.labels`, tr
 from __future__ import annotations
 
 import inspect
-import json
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -79,10 +78,32 @@ POINTWISE_SYSTEM = (
 # --------------------------------------------------------------------------- prompt pieces
 
 
+def _compact(value: Any) -> str:
+    """A fact value in few characters: mappings as ``key: value``, records of a list by their values."""
+    if isinstance(value, dict):
+        return ", ".join(
+            f"{k}: {_compact(v) if not isinstance(v, dict) else f'({_compact(v)})'}" for k, v in value.items()
+        )
+    if isinstance(value, list):
+        if value and all(
+            isinstance(x, dict) for x in value
+        ):  # e.g. scene objects: "square yellow small x=95 y=33"
+            return "; ".join(
+                " ".join(str(v) if isinstance(v, str) else f"{k}={_compact(v)}" for k, v in x.items())
+                for x in value
+            )
+        return ", ".join(_compact(x) for x in value)
+    return str(value)
+
+
 def render_facts(facts: dict[str, Any], budget: int = FACTS_BUDGET) -> str:
-    """Compact JSON of ``facts`` (provenance keys dropped), cut to ``budget`` characters."""
+    """``facts`` in compact text (provenance keys dropped), cut to ``budget`` characters.
+
+    Compact: a built-in scene's five objects take ~170 characters where JSON took ~340, so no item of
+    the built-in suites is cut at the budget (JSON cut 19% of scenes items).
+    """
     shown = {k: v for k, v in facts.items() if k not in _DROP_FACT_KEYS}
-    text = json.dumps(shown, ensure_ascii=False, separators=(",", ":"), sort_keys=False)
+    text = _compact(shown)
     return text if len(text) <= budget else text[: budget - 3] + "..."
 
 
@@ -238,6 +259,10 @@ class RScorer:
         """The token ids the scorer reads for (first, second): its segments tokenized and concatenated."""
         return [t for seg in self._segments(item, first, second) for t in self._ids(seg)]
 
+    def pointwise_input_ids(self, item: BenchmarkItem, cand: Candidate) -> list[int]:
+        """The token ids the pointwise scorer reads for one candidate (what `score_pointwise` reads)."""
+        return [t for seg in self._pointwise_segments(item, cand) for t in self._ids(seg)]
+
     # ------------------------------------------------------------------ batched forward with cached segments
 
     def _run(
@@ -380,10 +405,20 @@ class RScorer:
         return [p[0] for p in self._probs(lasts, self.pointwise_ids)]
 
     def evaluate(self, examples: Sequence[LabelledPair]) -> dict[str, float | None]:
-        """Agreement (argmax verdict, first shown = A, equals the label) and mean -log P(label)."""
+        """Agreement (argmax verdict, first shown = A, equals the label) and mean -log P(label).
+
+        Pointwise mode reads the verdict as the stage does: [P(a good), P(b good)] normalised, no Tie.
+        """
         if not examples:
             return {"agreement": None, "nll": None}
-        probs = self.score_pairs([ex.shown for ex in examples])
+        if self.cfg.mode == "pointwise":
+            good = self.score_pointwise([(ex.item, c) for ex in examples for c in (ex.a, ex.b)])
+            probs = []
+            for k in range(len(examples)):
+                sa, sb = good[2 * k], good[2 * k + 1]
+                probs.append([sa / (sa + sb), sb / (sa + sb), 0.0] if sa + sb > 0 else [0.5, 0.5, 0.0])
+        else:
+            probs = self.score_pairs([ex.shown for ex in examples])
         hits, nll = 0, 0.0
         for p, ex in zip(probs, examples):
             k = VERDICTS.index(ex.verdict)
@@ -506,6 +541,9 @@ class RScorer:
 class RScorerVerdicts(CandidateScorer):
     """``src``'s candidate scorer (`calibrate.verdicts.SCORERS`): the trained R-Scorer's verdicts on pairs.
 
+    With ``scorer.kind: facts`` the fact judge gives the verdicts instead (an oracle upper bound;
+    `calibrate.scorer.labels.fact_verdicts`).
+
     Its summary adds how often the order-debiased verdicts agree with fact labels on the same pairs.
     """
 
@@ -515,9 +553,15 @@ class RScorerVerdicts(CandidateScorer):
         return asdict(self.job.cfg.scorer)
 
     def inputs(self) -> dict[str, str]:
+        if self.job.cfg.scorer.kind == "facts":
+            return {"scorer": "facts"}
         return {"scorer": self.job.scorer.hash if self.job.scorer else ""}
 
     def score(self, items: Sequence[BenchmarkItem], out: Path) -> dict[str, Any]:
+        if self.job.cfg.scorer.kind == "facts":
+            from calibrate.scorer.labels import fact_verdicts
+
+            return fact_verdicts(items, self.job.candidate_sets, self.job.cfg.scorer, out)
         adapter = str(self.job.scorer.path) if self.job.scorer else None
         rscorer = RScorer.from_config(self.job.cfg.scorer, adapter=adapter)
         return rscorer.verdicts(items, self.job.candidate_sets, out, progress=self.job.progress)

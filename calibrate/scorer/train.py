@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from benchmarks.pools import composition, pool_hash
 from benchmarks.records import BenchmarkItem
 from calibrate.artifacts import Artifact
-from calibrate.config import CandidateConfig, ScorerConfig
+from calibrate.config import CandidateConfig, ModelConfig, ScorerConfig
 from calibrate.scorer.labels import (
     LabelledPair,
     balance_labels,
@@ -27,7 +28,7 @@ from calibrate.scorer.labels import (
     split_heldout,
     training_examples,
 )
-from calibrate.scorer.model import VERDICTS, RScorer, resolve_backbone
+from calibrate.scorer.model import POINTWISE_WORDS, VERDICTS, RScorer, resolve_backbone
 
 if TYPE_CHECKING:
     from calibrate.models import LoadedModel
@@ -53,9 +54,44 @@ def _split_labels(cfg: ScorerConfig, examples: Sequence[LabelledPair], seed: int
     return _Split(kept, dropped, train, held)
 
 
+def pointwise_labels(train: Sequence[LabelledPair]) -> list[tuple[BenchmarkItem, Any, str]]:
+    """Pointwise targets from pairwise labels: a pair's winner "Yes", its loser "No" (ties teach nothing).
+
+    One target per (item, candidate): the majority of its wins and losses, ties of those dropped.
+    """
+    votes: dict[tuple[str, int], list[int]] = {}
+    shown: dict[tuple[str, int], tuple[BenchmarkItem, Any]] = {}
+    for ex in train:
+        if ex.verdict == "Tie":
+            continue
+        winner, loser = (ex.a, ex.b) if ex.verdict == "A" else (ex.b, ex.a)
+        for cand, vote in ((winner, 1), (loser, -1)):
+            key = (ex.item.id, cand.candidate_id)
+            votes.setdefault(key, []).append(vote)
+            shown[key] = (ex.item, cand)
+    out = []
+    for key, vs in votes.items():
+        if sum(vs):
+            item, cand = shown[key]
+            out.append((item, cand, POINTWISE_WORDS[0] if sum(vs) > 0 else POINTWISE_WORDS[1]))
+    return out
+
+
 def _sft_rows(scorer: RScorer, train: Sequence[LabelledPair]) -> list[dict[str, list[int]]]:
-    """Pre-tokenised rows: the pair prompt + its verdict token, the loss on the verdict token only."""
+    """Pre-tokenised rows: the prompt + its target token, the loss on that token only.
+
+    Pairwise mode: the pair prompt and its verdict (A/B/Tie). Pointwise mode: each candidate's own
+    prompt and Yes/No (`pointwise_labels`): the head `score_pointwise` reads is the one trained.
+    """
     rows = []
+    if scorer.cfg.mode == "pointwise":
+        for item, cand, word in pointwise_labels(train):
+            ids = scorer.pointwise_input_ids(item, cand)
+            target = scorer.pointwise_ids[POINTWISE_WORDS.index(word)]
+            rows.append({"input_ids": [*ids, target], "labels": [-100] * len(ids) + [target]})
+        if not rows:
+            raise ValueError("pointwise mode: no decisive pairwise label to turn into Yes/No targets")
+        return rows
     for ex in train:
         ids = scorer.pair_input_ids(ex.item, ex.a, ex.b)
         verdict = scorer.verdict_ids[VERDICTS.index(ex.verdict)]
@@ -205,15 +241,15 @@ class ScorerStage:
     policy: Artifact
     """The RFT checkpoint (``iter_0/model``) whose candidates are labelled."""
     pool: list[BenchmarkItem]
-    """The ``rft`` items to label (those RFT did not train on, where there are enough)."""
+    """The ``rft`` items to label: a stratified draw from those RFT did not train on."""
     pool_hash: str
-    """Hash of the ``rft`` pool."""
+    """Hash of the ``rft`` split."""
     data_dir: Path
     directory: Path
     """``scorer/``."""
     seed: int
-    dtype: str = "auto"
-    """The policy's dtype (the scorer's own is ``cfg.dtype``)."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """How the policy is loaded (the scorer's own dtype is ``cfg.dtype``)."""
 
     name: ClassVar[str] = "scorer"
     output: ClassVar[str] = "adapter"
@@ -223,18 +259,18 @@ class ScorerStage:
         return {"scorer": asdict(self.cfg), "candidates": asdict(self.candidates)}
 
     def inputs(self) -> dict[str, str]:
-        return {"policy": self.policy.hash, "rft_pool": self.pool_hash}
+        return {"policy": self.policy.hash, "rft_pool": self.pool_hash, "items": pool_hash(self.pool)}
 
     def run(self) -> tuple[list[str], dict[str, Any]]:
         from calibrate.candidates import generate_candidates
         from calibrate.models import load_model
         from calibrate.records import CandidateSet, read_records
 
-        policy = load_model(str(self.policy.path), dtype=self.dtype)
+        policy = load_model(str(self.policy.path), **self.model.load_kwargs())
         cand_path = self.directory / "train_candidates.jsonl"
         generate_candidates(policy, self.pool, self.data_dir, self.candidates, cand_path, self.seed)
         del policy
         sets = read_records(CandidateSet, cand_path, [item.id for item in self.pool])
         examples = training_examples(self.pool, sets, self.cfg, self.cfg.labels)
         summary = train_scorer(self.cfg, examples, self.directory / self.output, self.seed)
-        return ["train_candidates.jsonl", self.output], summary
+        return ["train_candidates.jsonl", self.output], {**summary, "pool": composition(self.pool)}
