@@ -372,14 +372,14 @@ class Calibration:
         from calibrate.preference import PreferenceStage
         from calibrate.verdicts import VerdictJob, VerdictStage
 
-        cfg, data_dir, model, say = self.cfg, self.data_dir, self.cfg.model, self.say
+        cfg, data_dir, loading, say = self.cfg, self.data_dir, self.cfg.model, self.say
         directory, seed = self.run_dir / f"iter_{k}", self.cfg.seed + k
         items = self._calib_items(k)
         calib_pool = data["splits"]["calib"]["sha256"]
 
         # 2. candidate search: the policy answers each calibration item several times
         stage2 = CandidateStage(
-            cfg.candidates, policy, items, calib_pool, data_dir, directory, seed, model, say
+            cfg.candidates, policy, items, calib_pool, data_dir, directory, seed, loading, say
         )
         candidates = self._stage(directory, stage2)
         if stop_after == "candidates":
@@ -399,7 +399,7 @@ class Calibration:
         # 5. preference: DPO + SFT term on the pairs, reference = the policy (the disabled adapter)
         style = cfg.candidates.prompt_style
         stage5 = PreferenceStage(
-            cfg.preference, policy, pairs, items, data_dir, directory, seed, style, model
+            cfg.preference, policy, pairs, items, data_dir, directory, seed, style, loading
         )
         model = self._stage(directory, stage5)
         return None if stop_after == "preference" else model

@@ -12,6 +12,18 @@ import tempfile
 from pathlib import Path
 
 
+def _peak_rss_kb() -> int:
+    """This process's peak resident set (``VmHWM``), in kB.
+
+    Not ``getrusage(RUSAGE_SELF).ru_maxrss``: Linux keeps that across ``execve``, so a probe started
+    from a large parent (a pytest process holding models) reports the parent's peak.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def main(model_dir: str, data_dir: str, mode: str) -> None:
     import datasets
     from peft import LoraConfig
@@ -49,7 +61,7 @@ def main(model_dir: str, data_dir: str, mode: str) -> None:
         )
         trainer.train()
     params = sum(p.numel() * p.element_size() for p in policy.model.parameters())
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kb = _peak_rss_kb()
     print(
         json.dumps(
             {"mode": mode, "peak_rss_mb": round(peak_kb / 1024, 1), "model_mb": round(params / 2**20, 1)}
