@@ -119,6 +119,7 @@ class Calibration:
         self.say = progress or (lambda _m: None)
         self.data_dir = Path(cfg.data_dir) if cfg.data_dir else srcal_home() / "data" / cfg.data_preset
         self.summaries: dict[str, Any] = {}
+        self._splits: dict[str, list[BenchmarkItem]] = {}
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -271,7 +272,10 @@ class Calibration:
         return recorded
 
     def _items(self, split: str) -> list[BenchmarkItem]:
-        return read_items(self.data_dir / f"{split}.jsonl")
+        """A split's items, read once per run (pools of RFT, scorer and every iteration draw from them)."""
+        if split not in self._splits:
+            self._splits[split] = read_items(self.data_dir / f"{split}.jsonl")
+        return list(self._splits[split])
 
     def _rft(self, base: str, data: dict[str, Any]) -> Artifact:
         """Stage 1: rationale fine-tuning of ``base``; returns ``iter_0/model``."""

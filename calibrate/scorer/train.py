@@ -59,7 +59,7 @@ def pointwise_labels(train: Sequence[LabelledPair]) -> list[tuple[BenchmarkItem,
 
     One target per (item, candidate): the majority of its wins and losses, ties of those dropped.
     """
-    votes: dict[tuple[str, int], list[int]] = {}
+    votes: dict[tuple[str, int], int] = {}
     shown: dict[tuple[str, int], tuple[BenchmarkItem, Any]] = {}
     for ex in train:
         if ex.verdict == "Tie":
@@ -67,14 +67,10 @@ def pointwise_labels(train: Sequence[LabelledPair]) -> list[tuple[BenchmarkItem,
         winner, loser = (ex.a, ex.b) if ex.verdict == "A" else (ex.b, ex.a)
         for cand, vote in ((winner, 1), (loser, -1)):
             key = (ex.item.id, cand.candidate_id)
-            votes.setdefault(key, []).append(vote)
+            votes[key] = votes.get(key, 0) + vote
             shown[key] = (ex.item, cand)
-    out = []
-    for key, vs in votes.items():
-        if sum(vs):
-            item, cand = shown[key]
-            out.append((item, cand, POINTWISE_WORDS[0] if sum(vs) > 0 else POINTWISE_WORDS[1]))
-    return out
+    yes, no = POINTWISE_WORDS
+    return [(*shown[key], yes if total > 0 else no) for key, total in votes.items() if total]
 
 
 def _sft_rows(scorer: RScorer, train: Sequence[LabelledPair]) -> list[dict[str, list[int]]]:
