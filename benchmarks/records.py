@@ -55,6 +55,8 @@ class BenchmarkItem:
         source: where the image content comes from (package, generator).
         license: licence of the source data.
         schema_version: version of this record's schema.
+        origin: ``(file, line)`` the item was read from (set by :func:`read_items`), so that a
+            refusal of its image path can name them; not serialised, not compared.
     """
 
     id: str
@@ -73,6 +75,7 @@ class BenchmarkItem:
     source: str = ""
     license: str = ""
     schema_version: int = ITEM_SCHEMA_VERSION
+    origin: tuple[str, int] | None = field(default=None, compare=False, repr=False)
 
     @property
     def answer_text(self) -> str:
@@ -82,14 +85,16 @@ class BenchmarkItem:
         return self.answer
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        del out["origin"]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BenchmarkItem:
         """Build from a JSON object; unknown or missing fields raise :class:`RecordError`."""
         if not isinstance(data, dict):
             raise RecordError(f"expected a JSON object, got {type(data).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = {f.name for f in dataclasses.fields(cls)} - {"origin"}
         unknown = sorted(set(data) - names)
         if unknown:
             raise RecordError(f"field {unknown[0]!r}: unknown field")
@@ -133,9 +138,11 @@ def read_items(path: str | Path) -> list[BenchmarkItem]:
             if not line.strip():
                 continue
             try:
-                items.append(BenchmarkItem.from_dict(json.loads(line)))
+                item = BenchmarkItem.from_dict(json.loads(line))
             except json.JSONDecodeError as exc:
                 raise RecordError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from exc
             except (RecordError, TypeError) as exc:
                 raise RecordError(f"{path}:{lineno}: {exc}") from exc
+            item.origin = (str(path), lineno)
+            items.append(item)
     return items

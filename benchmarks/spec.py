@@ -173,14 +173,22 @@ class BuiltinBenchmark(BenchmarkSpec):
         return summary
 
     def load(self, source: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-        """Items of this suite from a built dataset directory's ``test.jsonl`` (``srcal data build``)."""
+        """Items of this suite from a built dataset directory's ``test.jsonl`` (``srcal data build``).
+
+        An image path that leaves the dataset directory raises
+        :class:`~benchmarks.paths.DataPathError` (file, line, field); nothing is opened.
+        """
         if source is None:
             raise RecordError(
                 f"built-in benchmark {self.name!r} needs a dataset directory (srcal data build)"
             )
         path = Path(source)
         path = path / "test.jsonl" if path.is_dir() else path
+        from benchmarks.paths import item_image_path
         from benchmarks.records import read_items
 
-        rows = [i.to_dict() for i in read_items(path) if i.suite == self.name]
-        return rows[:limit] if limit else rows
+        items = [i for i in read_items(path) if i.suite == self.name]
+        items = items[:limit] if limit else items
+        for item in items:  # refuse a path that leaves the dataset here, where its line is known
+            item_image_path(path.parent, item)
+        return [i.to_dict() for i in items]

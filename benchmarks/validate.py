@@ -4,7 +4,8 @@ Every problem names the file, the line and the field. Checks: JSON and schema, e
 questions, unknown categories/answer types, multiple-choice answers not among the
 choices, answers that do not parse for their type, gold rationales whose final answer is
 not the gold answer, duplicate ids, image paths that escape the dataset directory
-(rejected, never opened), missing/unreadable/corrupt images, image hashes that do not
+(rejected by :func:`benchmarks.paths.resolve_data_path`, the rule every reader applies; never
+opened), missing/unreadable/corrupt images, image hashes that do not
 match, and items or images shared between splits.
 """
 
@@ -12,11 +13,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from benchmarks.fileio import sha256_file
 from benchmarks.parsing import normalize_answer, parse_response
+from benchmarks.paths import DataPathError, resolve_data_path
 from benchmarks.records import ANSWER_TYPES, CATEGORIES, LETTERS, SPLITS, BenchmarkItem, RecordError
 
 
@@ -32,28 +34,12 @@ class Problem:
         return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
 
 
-def _safe_image_path(root: Path, rel: str) -> Path | None:
-    """The image's path inside ``root``, or ``None`` if ``rel`` escapes it (absolute, ``..``, symlink)."""
-    if not rel or rel.startswith(("/", "\\")) or ":" in rel.split("/")[0]:
-        return None
-    if ".." in PurePosixPath(rel.replace("\\", "/")).parts:
-        return None
-    path = root / rel
-    try:
-        resolved = path.resolve()
-        resolved.relative_to(root.resolve())
-    except (ValueError, OSError):
-        return None
-    return path
-
-
 def _check_image(root: Path, item: BenchmarkItem, where: tuple[str, int], out: list[Problem]) -> None:
     file, line = where
-    path = _safe_image_path(root, item.image)
-    if path is None:
-        out.append(
-            Problem(file, line, "image", f"path {item.image!r} escapes the dataset directory (not opened)")
-        )
+    try:
+        path = resolve_data_path(root, item.image, file=file, line=line, field="image")
+    except DataPathError as exc:
+        out.append(Problem(file, line, "image", f"{exc.reason} (not opened)"))
         return
     if not path.is_file():
         out.append(Problem(file, line, "image", f"missing image file {item.image!r}"))

@@ -70,9 +70,10 @@ def self_rewards(
     """candidate_id (str) -> CSR-style self-reward of each of ``item``'s candidates."""
     from PIL import Image
 
+    from benchmarks.paths import item_image_path
     from benchmarks.prompts import build_prompt
 
-    with Image.open(data_dir / item.image) as opened:
+    with Image.open(item_image_path(data_dir, item)) as opened:
         image = opened.convert("RGB")
     blank = Image.new("RGB", image.size, (128, 128, 128))
     prompt = build_prompt(item.question, item.choices, style=prompt_style)

@@ -44,12 +44,13 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from benchmarks.parsing import STATUS_INVALID, STATUS_NO_MARKER, parse_response
+from benchmarks.paths import item_image_path
 from benchmarks.pools import composition, pool_hash
 from benchmarks.prompts import build_prompt
 from benchmarks.records import BenchmarkItem
@@ -136,7 +137,8 @@ def generate_batch(
 ) -> tuple[list[CandidateSet], int]:
     """Candidate sets of one batch of items (the caller seeds), and the tokens generated."""
     model, processor = policy.model, policy.processor
-    images = [load_rgb(data_dir / item.image) for item in items]
+    paths = [item_image_path(data_dir, item) for item in items]  # refused before any read
+    images = [load_rgb(path) for path in paths]
     prompts = [build_prompt(item.question, item.choices, style=cfg.prompt_style) for item in items]
     if cfg.strategy == "sampling":
         responses: list[Sequence[Any]]
@@ -217,6 +219,11 @@ def generate_candidates(
     return summary
 
 
+def _mean(values: Iterable[float]) -> float:
+    values = list(values)
+    return round(sum(values) / len(values), 4) if values else 0.0
+
+
 def summarize(records: Sequence[CandidateSet]) -> dict[str, Any]:
     """Counts and rates over candidate sets (failure rates next to accuracy, never one without the other)."""
     candidates = [c for r in records for c in r.candidates]
@@ -229,6 +236,9 @@ def summarize(records: Sequence[CandidateSet]) -> dict[str, Any]:
         "duplicates_removed": sum(r.num_generated - len(r.candidates) for r in records),
         "parse_failure_rate": round(failed / len(candidates), 4) if candidates else 0.0,
         "correct_rate": round(sum(gold) / len(gold), 4) if gold else 0.0,
+        # diversity: what preference pairs can be made of
+        "distinct_answers_per_item": _mean(len({c.final_answer for c in r.candidates}) for r in records),
+        "mixed_items_rate": _mean(len({c.correct for c in r.candidates} - {None}) == 2 for r in records),
     }
 
 

@@ -9,8 +9,13 @@ a checkpoint that looks finished.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +24,8 @@ from calibrate.models import LoadedModel, save_adapter
 
 ADAPTER_DIR = "adapter"
 MODEL_DIR = "model"
+TRAINER_DIR = ".trainer"
+"""A training stage's resumable trainer checkpoints (``checkpoint_steps`` > 0), inside its directory."""
 
 
 def rank() -> int:
@@ -120,7 +127,10 @@ def trainer_kwargs(out: str, seed: int, cfg: LoRATrainingConfig) -> dict[str, An
         "lr_scheduler_type": "cosine",
         "warmup_steps": 0.05,
         "logging_steps": 1,
-        "save_strategy": "no",
+        # checkpoint_steps > 0: resumable checkpoints (the last two: one may be cut by a kill mid-save)
+        "save_strategy": "steps" if cfg.checkpoint_steps else "no",
+        "save_steps": max(cfg.checkpoint_steps, 1),
+        "save_total_limit": 2,
         "report_to": [],
         "max_length": None,
         # transformers >= 5.x renamed gradient_checkpointing to activation_checkpointing;
@@ -134,3 +144,43 @@ def trainer_kwargs(out: str, seed: int, cfg: LoRATrainingConfig) -> dict[str, An
         or (cfg.mixed_precision == "auto" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()),
         "disable_tqdm": False,
     }
+
+
+@contextmanager
+def trainer_dir(
+    out_dir: Path, cfg: LoRATrainingConfig, fingerprint: dict[str, Any]
+) -> Iterator[tuple[str, str | None]]:
+    """(where the stage's trainer writes, the checkpoint to resume from or None).
+
+    Without ``cfg.checkpoint_steps`` a temporary directory: nothing outlives the stage. With it
+    ``out_dir/.trainer``, whose last complete checkpoint is resumed when ``fingerprint`` (the
+    stage's settings and inputs) equals the one recorded there; a directory of other settings or
+    inputs is cleared first. The directory is removed once the block finishes without error.
+    """
+    if not cfg.checkpoint_steps:
+        with tempfile.TemporaryDirectory(prefix="srcal-trainer-") as tmp:
+            yield tmp, None
+        return
+    path = out_dir / TRAINER_DIR
+    stamp = json.dumps(fingerprint, sort_keys=True, default=str)
+    record = path / "fingerprint.json"
+    if is_main_process():
+        if path.is_dir() and (not record.is_file() or record.read_text() != stamp):
+            shutil.rmtree(path)
+        path.mkdir(parents=True, exist_ok=True)
+        record.write_text(stamp)
+    wait_for_everyone()
+    yield str(path), last_complete_checkpoint(path)
+    wait_for_everyone()
+    if is_main_process():
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def last_complete_checkpoint(path: Path) -> str | None:
+    """The highest ``checkpoint-N`` under ``path`` whose trainer state was written (a trainer writes it last)."""
+    steps = []
+    for child in path.glob("checkpoint-*"):
+        match = re.fullmatch(r"checkpoint-(\d+)", child.name)
+        if match and (child / "trainer_state.json").is_file():
+            steps.append((int(match.group(1)), child))
+    return str(max(steps)[1]) if steps else None

@@ -66,8 +66,16 @@ class LoRATrainingConfig:
         "different by the third step; docs/performance.md); `no`: fp32. LoRA weights and optimizer state stay fp32.",
         default="auto",
     )
+    checkpoint_steps: int = _help(
+        "Save the trainer's state every N steps in the stage directory (`.trainer/`, removed when the stage "
+        "finishes) so that an interrupted stage resumes from its last checkpoint, not from step 0; kept "
+        "only for the same settings and inputs (0: never).",
+        default=0,
+    )
 
     def __post_init__(self) -> None:
+        if self.checkpoint_steps < 0:
+            raise ValueError(f"checkpoint_steps must be >= 0, got {self.checkpoint_steps}")
         if self.mixed_precision not in ("auto", "bf16", "no"):
             raise ValueError(f"mixed_precision must be auto, bf16 or no, got {self.mixed_precision!r}")
 
@@ -167,6 +175,12 @@ class ScorerConfig:
     train_steps: int = _help("R-Scorer LoRA SFT steps.", default=100)
     train_lora_r: int = _help("R-Scorer LoRA rank.", default=16)
     train_learning_rate: float = _help("R-Scorer learning rate.", default=2e-4)
+    train_batch_size: int = _help("R-Scorer training pairs per step.", default=8)
+    eval_every: int = _help(
+        "Steps between held-out evaluations while the R-Scorer trains (its learning curve in the stage "
+        "summary); 0: before and after training only.",
+        default=0,
+    )
     labels: str | None = _help(
         "JSONL of external judge labels {item_id, a, b, verdict}; None: fact labels (scorer/labels.py).",
         default=None,
@@ -257,7 +271,7 @@ def arm_name(cfg: RunConfig) -> str:
     return ORACLE_ARM if cfg.method == "src" and cfg.scorer.kind == "facts" else cfg.method
 
 
-RESULT_NEUTRAL_FIELDS = ("gradient_checkpointing",)
+RESULT_NEUTRAL_FIELDS = ("gradient_checkpointing", "checkpoint_steps")
 """Stage fields that change speed or memory but not the result: left out of stage hashes."""
 
 

@@ -1,6 +1,7 @@
 """The decoding loop: one prefill, then one-token forwards on the KV cache, with a cheap nucleus sampler.
 
-This replaces ``model.generate`` in srcal's hot loops (candidate search, evaluation). Measured
+This replaces ``model.generate`` in candidate search (evaluation decodes greedily with ``generate``,
+whose greedy path pays no sampling cost: `calibrate.generation.generate_texts`). Measured
 on 2 CPU cores (docs/performance.md, ``tools/roofline.py``), ``generate``'s sampling spent more
 time outside the model than in it: top-p sorted the whole 49k vocabulary of every row at every
 step and ``multinomial`` drew one exponential per vocabulary entry. Here the nucleus is found

@@ -107,9 +107,11 @@ class Calibration:
     ) -> None:
         """``on_checkpoint(name, model_dir)`` is called as each checkpoint lands (``iter_0``, ``iter_1``, ...).
 
-        ``reuse_from``: another run directory (a baseline's SRC run) whose completed method-free
-        stages are copied instead of recomputed when their config hash and inputs are equal
-        (a baseline's iteration-1 candidates come from the same iter_0 policy, seed and items).
+        ``reuse_from``: another run directory whose completed stages are copied instead of
+        recomputed when their config hash (method included for the method's own stages) and
+        inputs are equal: a baseline's iteration-1 candidates come from its SRC run (same iter_0
+        policy, seed and items); ``srcal run --reuse-from`` starts a run from an earlier one's
+        stages (a dev run whose settings of later stages were then chosen).
         """
         self.cfg = cfg
         self.reuse_from = Path(reuse_from) if reuse_from is not None else None
@@ -221,7 +223,7 @@ class Calibration:
 
     def _donor(self, directory: Path, name: str, digest: str, inputs: dict[str, str]) -> Path | None:
         """The ``reuse_from`` directory holding this stage complete with the same hash and inputs, if any."""
-        if self.reuse_from is None or name not in METHOD_FREE_STAGES:
+        if self.reuse_from is None:
             return None
         try:
             donor = self.reuse_from / directory.relative_to(self.run_dir)
@@ -286,7 +288,7 @@ class Calibration:
         stage = RFTStage(
             self.cfg.rft,
             base,
-            self._rft_pool(),
+            self.rft_pool(),
             split,
             self.data_dir,
             directory,
@@ -300,18 +302,32 @@ class Calibration:
     def _ratio(self) -> list[float]:
         return list(self.data_cfg.category_ratio)
 
-    def _rft_pool(self) -> list[BenchmarkItem]:
+    def rft_pool(self) -> list[BenchmarkItem]:
         """RFT's items: ``rft.max_items`` of the rft split, stratified (benchmarks/pools.py)."""
         return stratified_pool(
             self._items("rft"), self.cfg.rft.max_items, self._ratio(), self.cfg.seed, "rft"
         )
 
-    def _scorer_pool(self) -> list[BenchmarkItem]:
+    def scorer_pool(self) -> list[BenchmarkItem]:
         """The R-Scorer's items: a stratified draw from the rft items RFT did not train on."""
-        trained = {item.id for item in self._rft_pool()}
+        trained = {item.id for item in self.rft_pool()}
         pool = self._items("rft")
         rest = [item for item in pool if item.id not in trained] or pool
         return stratified_pool(rest, self.cfg.scorer.train_items, self._ratio(), self.cfg.seed, "scorer")
+
+    def dev_pool(self, n: int) -> list[BenchmarkItem]:
+        """A dev slice: ``n`` rft items neither RFT nor the R-Scorer's pool uses, stratified.
+
+        Where settings are chosen (``tools/rft_dev.py``, ``tools/dpo_dev.py``), never on test.
+        """
+        used = {item.id for item in self.rft_pool()} | {item.id for item in self.scorer_pool()}
+        free = [item for item in self._items("rft") if item.id not in used]
+        if not free:
+            raise ConfigError(
+                f"no rft item left for a dev slice: rft.max_items ({self.cfg.rft.max_items}) and "
+                f"scorer.train_items ({self.cfg.scorer.train_items}) use the whole rft split"
+            )
+        return stratified_pool(free, n, self._ratio(), self.cfg.seed, "dev")
 
     def _calib_items(self, k: int) -> list[BenchmarkItem]:
         """Iteration ``k``'s calibration items: its own disjoint draw (``fresh``) or the same one (``fixed``)."""
@@ -351,7 +367,7 @@ class Calibration:
             cfg,
             self.cfg.candidates,
             policy,
-            self._scorer_pool(),
+            self.scorer_pool(),
             data["splits"]["rft"]["sha256"],
             self.data_dir,
             directory,

@@ -10,7 +10,6 @@ The stage's entry point is :class:`PreferenceStage` (reads ``pairs.jsonl``, writ
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,16 +24,18 @@ def dpo_rows(
     pairs: list[PreferencePair], items: dict[str, BenchmarkItem], data_dir: Path, prompt_style: str
 ) -> list[dict[str, Any]]:
     """trl conversational preference rows: image + prompt, chosen and rejected responses."""
+    from benchmarks.paths import item_image_path
     from calibrate.generation import assistant_turn, item_turn, load_rgb
 
+    paths = [item_image_path(data_dir, items[pair.item_id]) for pair in pairs]  # refused before any read
     return [
         {
-            "images": [load_rgb(data_dir / items[pair.item_id].image)],
+            "images": [load_rgb(path)],
             "prompt": item_turn(items[pair.item_id], prompt_style),
             "chosen": assistant_turn(pair.chosen),
             "rejected": assistant_turn(pair.rejected),
         }
-        for pair in pairs
+        for pair, path in zip(pairs, paths)
     ]
 
 
@@ -53,12 +54,20 @@ def train_preference(
     import datasets
     from trl import DPOConfig, DPOTrainer
 
-    from calibrate.checkpoints import lora_config, save_checkpoint, trainer_kwargs
+    from calibrate.checkpoints import lora_config, save_checkpoint, trainer_dir, trainer_kwargs
     from calibrate.models import load_model
 
     base = load_model(base_dir, **(model or ModelConfig()).load_kwargs())
     peft_config = lora_config(base.model, cfg)
-    with tempfile.TemporaryDirectory(prefix="srcal-dpo-") as tmp:
+    fingerprint = {
+        "stage": "preference",
+        "cfg": asdict(cfg),
+        "base": base_dir,
+        "pairs": [pair.to_dict() for pair in pairs],
+        "seed": seed,
+        "prompt_style": prompt_style,
+    }
+    with trainer_dir(out_dir, cfg, fingerprint) as (tmp, resume):
         args = DPOConfig(
             **trainer_kwargs(tmp, seed, cfg),
             beta=cfg.beta,
@@ -73,8 +82,11 @@ def train_preference(
             processing_class=base.processor,
             peft_config=peft_config,
         )
-        result = trainer.train()
+        result = trainer.train(resume_from_checkpoint=resume)
         logs = [log for log in trainer.state.log_history if "loss" in log]
+        # trl logs an evaluation's reward metrics (prefixed eval_) rather than returning them
+        trainer.evaluate(trainer.train_dataset)
+        final = trainer.state.log_history[-1]
         save_checkpoint(trainer.model, base, out_dir)
 
     def last(key: str) -> float | None:
@@ -92,7 +104,16 @@ def train_preference(
         "reward_accuracy_mean": mean("rewards/accuracies"),
         "reward_margin_last": last("rewards/margins"),
         "reward_margin_mean": mean("rewards/margins"),
+        # one pass over every pair after training (policy in eval mode: no dropout)
+        "reward_accuracy_final": _final(final, "rewards/accuracies"),
+        "reward_margin_final": _final(final, "rewards/margins"),
+        **({"resumed_from": Path(resume).name} if resume else {}),
     }
+
+
+def _final(metrics: dict[str, Any], key: str) -> float | None:
+    value = metrics.get(f"eval_{key}")
+    return round(float(value), 4) if value is not None else None
 
 
 @dataclass

@@ -16,7 +16,6 @@ The stage's entry point is :class:`RFTStage`.
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -75,15 +74,17 @@ def rft_items(pool: list[BenchmarkItem], cfg: RFTConfig) -> tuple[list[Benchmark
 
 def sft_rows(items: list[BenchmarkItem], data_dir: Path, prompt_style: str) -> list[dict[str, Any]]:
     """trl conversational prompt/completion rows (image + bare question -> rationale + answer)."""
+    from benchmarks.paths import item_image_path
     from calibrate.generation import assistant_turn, item_turn, load_rgb
 
+    paths = [item_image_path(data_dir, item) for item in items]  # refused before any read
     return [
         {
-            "images": [load_rgb(data_dir / item.image)],
+            "images": [load_rgb(path)],
             "prompt": item_turn(item, prompt_style),
             "completion": assistant_turn(item.rationale),
         }
-        for item in items
+        for item, path in zip(items, paths)
     ]
 
 
@@ -100,7 +101,7 @@ def train_rft(
     import datasets
     from trl import SFTConfig, SFTTrainer
 
-    from calibrate.checkpoints import lora_config, save_checkpoint, trainer_kwargs
+    from calibrate.checkpoints import lora_config, save_checkpoint, trainer_dir, trainer_kwargs
     from calibrate.models import load_model
 
     items, info = rft_items(pool, cfg)
@@ -108,7 +109,14 @@ def train_rft(
         raise ValueError(f"no rationale fine-tuning items left of the rft pool in {data_dir} ({info})")
     base = load_model(base_dir, **(model or ModelConfig()).load_kwargs())
     peft_config = lora_config(base.model, cfg)
-    with tempfile.TemporaryDirectory(prefix="srcal-rft-") as tmp:
+    fingerprint = {
+        "stage": "rft",
+        "cfg": asdict(cfg),
+        "base": base_dir,
+        "items": [i.id for i in items],
+        "seed": seed,
+    }
+    with trainer_dir(out_dir, cfg, fingerprint) as (tmp, resume):
         args = SFTConfig(**trainer_kwargs(tmp, seed, cfg))
         trainer = SFTTrainer(
             model=base.model,
@@ -117,7 +125,7 @@ def train_rft(
             processing_class=base.processor,
             peft_config=peft_config,
         )
-        result = trainer.train()
+        result = trainer.train(resume_from_checkpoint=resume)
         losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
         save_checkpoint(trainer.model, base, out_dir)
     return {
@@ -127,6 +135,7 @@ def train_rft(
         "first_loss": round(losses[0], 4) if losses else None,
         "last_loss": round(losses[-1], 4) if losses else None,
         "train_loss": round(result.training_loss, 4),
+        **({"resumed_from": Path(resume).name} if resume else {}),
     }
 
 

@@ -2,23 +2,78 @@
 
 Start-up imports only ``click``: every command imports what it needs when it runs, so
 ``srcal --help`` and light commands never pay for torch or transformers.
+
+Errors a user can meet (a bad preset or config, bad data, a missing pretrained part, a model
+or adapter that cannot load, ...; see ``EXPECTED_ERRORS``) end every command the same way:
+one line ``srcal: error: <message>`` on stderr and exit status 1. Anything else is a bug and
+keeps its traceback; ``SRCAL_TRACEBACK=1`` shows the traceback of expected errors too.
 """
 
 from __future__ import annotations
 
 import json
-import sys
+import os
 from collections.abc import Callable
+from typing import Any, NoReturn
 
 import click
 
+EXPECTED_ERRORS = frozenset(
+    {
+        # ConfigError, RunDirError, RecordError, DataPathError, TeacherFileError, LabelError,
+        # ResponsesFileError are ValueErrors, and so are the checks of config values and inputs.
+        "builtins.ValueError",
+        "builtins.FileNotFoundError",
+        "benchmarks.registry.UnknownNameError",
+        "benchmarks.loading.BenchmarkLoadError",
+        "benchmarks.judges.JudgeNotConfiguredError",
+        "calibrate.zoo.parts.PartsMissingError",
+        "calibrate.models.ModelLoadError",
+        "harness.evaluate.EvalError",
+        "harness.lmms_engine.LmmsEvalError",
+    }
+)
+"""Exception classes (``module.QualName``, subclasses included) that are the user's to fix.
+Named, not imported, so that start-up stays light; a test checks that each one exists."""
 
-def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
+
+def is_expected_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is an error a user can meet and fix (see ``EXPECTED_ERRORS``)."""
+    return any(f"{cls.__module__}.{cls.__qualname__}" in EXPECTED_ERRORS for cls in type(exc).__mro__)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class SrcalError(click.ClickException):
+    """An expected failure: printed as one line ``srcal: error: <message>``, exit status 1."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        lines = [line.strip() for line in message.splitlines() if line.strip()]
+        super().__init__("; ".join(lines) or "failed")
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"srcal: error: {self.format_message()}", err=True, file=file)
+
+
+def _fail(message: str) -> NoReturn:
+    raise SrcalError(message)
+
+
+class _Srcal(click.Group):
+    """The top-level group: expected errors of any command become one line (:class:`SrcalError`)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if isinstance(exc, click.ClickException) or not is_expected_error(exc):
+                raise
+            if os.environ.get("SRCAL_TRACEBACK", "").strip() not in ("", "0"):
+                raise
+            raise SrcalError(str(exc) or type(exc).__name__) from exc
+
+
+@click.group(cls=_Srcal, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="srcal")
 def main() -> None:
     """srcal: Self-Rationale Calibration for vision-language models, with an evaluation harness."""
@@ -44,15 +99,9 @@ def data() -> None:
 def data_build(preset: str, config_file: str | None, out: str, force: bool) -> None:
     """Build base/rft/calib/test splits, images, a manifest and a datasets copy."""
     from benchmarks.build import build_dataset, load_data_config
-    from benchmarks.configuration import ConfigError
-    from benchmarks.registry import UnknownNameError
 
-    try:
-        config = load_data_config(preset, config_file)
-        manifest = build_dataset(config, out, force=force, progress=click.echo)
-    except (ConfigError, UnknownNameError) as exc:
-        _fail(str(exc))
-        return
+    config = load_data_config(preset, config_file)
+    manifest = build_dataset(config, out, force=force, progress=click.echo)
     for split, info in manifest["splits"].items():
         share = " ".join(f"{c}={v:.3f}" for c, v in info["category_share"].items())
         click.echo(f"{split:5s} {info['count']:6d} items  {info['images']:6d} images  {share}")
@@ -137,26 +186,21 @@ def score(
     docs_source: str | None,
 ) -> None:
     """Re-score saved responses (srcal JSONL or an lmms-eval samples log) offline."""
-    from benchmarks.configuration import ConfigError, from_mapping
+    from benchmarks.configuration import from_mapping
     from benchmarks.fileio import atomic_write_text
-    from benchmarks.registry import UnknownNameError
     from harness.implied_answer import READERS, ReaderConfig
     from harness.rescore import ResponsesFileError, rescore
 
+    reader_cfg = from_mapping(
+        ReaderConfig, {"name": reader, **({"backbone": reader_model} if reader_model else {})}, "--reader"
+    )
+    READERS.get(reader_cfg.name)
     try:
-        reader_cfg = from_mapping(
-            ReaderConfig, {"name": reader, **({"backbone": reader_model} if reader_model else {})}, "--reader"
-        )
-        READERS.get(reader_cfg.name)
         result = rescore(benchmark, responses, consistency, reader_cfg, docs_source)
-    except (UnknownNameError, ConfigError) as exc:
-        _fail(str(exc))
-        return
     except ResponsesFileError as exc:
         for problem in exc.problems:
             click.echo(problem, err=True)
         _fail(f"{len(exc.problems)} malformed line(s); nothing written")
-        return
     if out:
         atomic_write_text(
             out, "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in result.rows)
@@ -222,23 +266,19 @@ def readers_validate(
     """Agreement, coverage and confusion of a reader on generated and hand-written cases."""
     from pathlib import Path
 
-    from benchmarks.records import RecordError
-    from benchmarks.registry import UnknownNameError
+    from benchmarks.configuration import from_mapping
     from harness.implied_answer import READERS, ReaderConfig, make_reader
     from harness.implied_answer.validity import report_markdown, select_cases, validate, write_report
 
-    try:
-        settings = {"name": reader, **({"backbone": reader_model} if reader_model else {})}
-        if min_confidence is not None:
-            settings["min_confidence"] = min_confidence
-        if choice_scoring is not None:
-            settings["choice_scoring"] = choice_scoring
-        READERS.get(reader)
-        cases = select_cases(suites, benchmarks, data_dir, split, per_suite, cases_dir)
-        report = validate(make_reader(ReaderConfig(**settings)), cases)
-    except (UnknownNameError, RecordError, TypeError, ValueError) as exc:
-        _fail(str(exc))
-        return
+    settings: dict[str, Any] = {"name": reader, **({"backbone": reader_model} if reader_model else {})}
+    if min_confidence is not None:
+        settings["min_confidence"] = min_confidence
+    if choice_scoring is not None:
+        settings["choice_scoring"] = choice_scoring
+    reader_cfg = from_mapping(ReaderConfig, settings, "--reader")
+    READERS.get(reader)
+    cases = select_cases(suites, benchmarks, data_dir, split, per_suite, cases_dir)
+    report = validate(make_reader(reader_cfg), cases)
     if out:
         write_report(report, Path(out))
     click.echo(f"reader: {json.dumps(report['reader'], default=str)}")
@@ -292,33 +332,27 @@ def eval_command(
     overrides: tuple,
 ) -> None:
     """Evaluate a model (+ adapter) on benchmarks: samples.jsonl and metrics.json per benchmark."""
-    from benchmarks.configuration import ConfigError
-    from benchmarks.registry import UnknownNameError
-    from harness.evaluate import EvalError, EvalFailures, eval_config_from, evaluate, results_table
+    from harness.evaluate import EvalFailures, eval_config_from, evaluate, results_table
 
+    cfg = eval_config_from(
+        overrides,
+        benchmarks=benchmarks.split(",") if benchmarks else None,
+        limit=limit,
+        batch_size=batch_size,
+        data_dir=data_dir,
+        sources=sources,
+        engine=engine,
+        reader=reader,
+        reader_model=reader_model,
+    )
     try:
-        cfg = eval_config_from(
-            overrides,
-            benchmarks=benchmarks.split(",") if benchmarks else None,
-            limit=limit,
-            batch_size=batch_size,
-            data_dir=data_dir,
-            sources=sources,
-            engine=engine,
-            reader=reader,
-            reader_model=reader_model,
-        )
         results = evaluate(model, adapter, cfg, out, progress=_say())
-    except (ConfigError, UnknownNameError, EvalError, ValueError) as exc:
-        _fail(str(exc))
-        return
     except EvalFailures as exc:
         _fail_evaluations(exc.failures, f"benchmark(s) failed; the others are in {out}")
-        return
     click.echo(results_table(results))
 
 
-def _fail_evaluations(failures: dict[str, str], what: str) -> None:
+def _fail_evaluations(failures: dict[str, str], what: str) -> NoReturn:
     """Print each failed evaluation, then exit 1 saying how many failed."""
     for name, message in failures.items():
         click.echo(f"{name}: {message}", err=True)
@@ -328,9 +362,18 @@ def _fail_evaluations(failures: dict[str, str], what: str) -> None:
 # ------------------------------------------------------------------------------ run
 
 
+REUSE_FROM = click.option(
+    "--reuse-from",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="An earlier run directory: its completed stages with the same config hash and inputs are copied, not "
+    "recomputed (e.g. the dev run on which later stages' settings were chosen).",
+)
+
+
 @main.command("run")
 @click.option(
-    "--preset", default=None, help="Preset (harness/presets): smoke, tiny, llava15-7b, llava-next-8b."
+    "--preset", default=None, help="Preset (harness/presets): smoke, tiny, report, llava15-7b, llava-next-8b."
 )
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML overriding the preset.")
 @click.option("--run-dir", required=True, type=click.Path(file_okay=False), help="Run directory.")
@@ -341,6 +384,7 @@ def _fail_evaluations(failures: dict[str, str], what: str) -> None:
 @click.option("--limit", type=int, default=None, help="First N documents per benchmark.")
 @click.option("--resume", is_flag=True, help="Continue the run already in --run-dir.")
 @click.option("--set", "overrides", multiple=True, help="Override a field: --set eval.limit=20 (repeatable).")
+@REUSE_FROM
 def run_command(
     preset: str | None,
     config_file: str | None,
@@ -350,36 +394,31 @@ def run_command(
     limit: int | None,
     resume: bool,
     overrides: tuple,
+    reuse_from: str | None,
 ) -> None:
     """Data, calibration and evaluation of every checkpoint (base, iter_0..K, baselines), with a results store."""
     from pathlib import Path
 
-    from benchmarks.configuration import ConfigError
-    from benchmarks.registry import UnknownNameError
     from harness.evaluate import EvalFailures, results_table
     from harness.run import Run
     from harness.run_spec import resolve_run_spec
 
+    if not preset and not config_file:
+        _fail("give --preset NAME and/or --config FILE")
+    if (Path(run_dir) / "run.yaml").is_file() and not resume:
+        _fail(f"{run_dir} already holds a run: pass --resume to continue it")
+    spec = resolve_run_spec(
+        preset,
+        config_file,
+        list(overrides),
+        benchmarks.split(",") if benchmarks else None,
+        [b for b in baselines.split(",") if b] if baselines is not None else None,
+        limit,
+    )
     try:
-        if not preset and not config_file:
-            raise ConfigError("give --preset NAME and/or --config FILE")
-        if (Path(run_dir) / "run.yaml").is_file() and not resume:
-            raise ConfigError(f"{run_dir} already holds a run: pass --resume to continue it")
-        spec = resolve_run_spec(
-            preset,
-            config_file,
-            list(overrides),
-            benchmarks.split(",") if benchmarks else None,
-            [b for b in baselines.split(",") if b] if baselines is not None else None,
-            limit,
-        )
-        result = Run(spec, run_dir, progress=_say()).run()
-    except (ConfigError, UnknownNameError, ValueError) as exc:
-        _fail(str(exc))
-        return
+        result = Run(spec, run_dir, progress=_say(), reuse_from=reuse_from).run()
     except EvalFailures as exc:
         _fail_evaluations(exc.failures, f"evaluation(s) failed; the rest is in {run_dir}")
-        return
     for name, results in result["results"].items():
         click.echo(f"\n== {name}")
         click.echo(results_table(results))
@@ -412,29 +451,22 @@ def leaderboard(
     run_dirs: tuple, formats: str, with_reference: bool, out: str | None, bootstrap: int, compare: tuple
 ) -> None:
     """Tables (md/csv/tex/html) and plots comparing the checkpoints of evaluated runs."""
-    from benchmarks.configuration import RunDirError
     from leaderboards.build import FORMATS, build_leaderboard
 
     chosen = FORMATS if formats == "all" else tuple(f.strip() for f in formats.split(","))
     unknown = [f for f in chosen if f not in FORMATS]
     if unknown:
         _fail(f"unknown format {unknown[0]!r}; expected {', '.join(FORMATS)} or all")
-        return
     pairs = [tuple(c.split(":", 1)) for c in compare]
     if any(len(p) != 2 or not all(p) for p in pairs):
         _fail(f"--compare takes CHECKPOINT:CHECKPOINT (e.g. iter_3:iter_0), got {', '.join(compare)}")
-        return
     from harness.store import ensure_store
 
-    try:
-        for run_dir in run_dirs:
-            ensure_store(run_dir)  # the harness writes the store; leaderboards only read it
-        result = build_leaderboard(
-            list(run_dirs), out, chosen, with_reference, bootstrap, comparisons=pairs or None
-        )
-    except (RunDirError, ValueError) as exc:
-        _fail(str(exc))
-        return
+    for run_dir in run_dirs:
+        ensure_store(run_dir)  # the harness writes the store; leaderboards only read it
+    result = build_leaderboard(
+        list(run_dirs), out, chosen, with_reference, bootstrap, comparisons=pairs or None
+    )
     click.echo(result["markdown"])
     for path in result["written"].values():
         click.echo(f"wrote {path}", err=True)
@@ -445,7 +477,7 @@ def leaderboard(
 
 @main.command()
 @click.option(
-    "--preset", default=None, help="Preset (harness/presets): smoke, tiny, llava15-7b, llava-next-8b."
+    "--preset", default=None, help="Preset (harness/presets): smoke, tiny, report, llava15-7b, llava-next-8b."
 )
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML overriding the preset.")
 @click.option("--run-dir", required=True, type=click.Path(file_okay=False), help="Run directory.")
@@ -460,6 +492,7 @@ def leaderboard(
 @click.option(
     "--set", "overrides", multiple=True, help="Override a field: --set scorer.mode=pointwise (repeatable)."
 )
+@REUSE_FROM
 def calibrate(
     preset: str | None,
     config_file: str | None,
@@ -467,23 +500,19 @@ def calibrate(
     stage: str | None,
     method: str | None,
     overrides: tuple,
+    reuse_from: str | None,
 ) -> None:
     """Run Self-Rationale Calibration: RFT, then K iterations of candidates -> R-Scorer -> curation -> DPO."""
-    from benchmarks.configuration import ConfigError
-    from benchmarks.registry import UnknownNameError
     from calibrate.loop import Calibration
     from harness.run_spec import resolve_run_spec
 
     say = _say()
-    try:
-        if not preset and not config_file:
-            raise ConfigError("give --preset NAME and/or --config FILE")
-        sets = ([f"method={method}"] if method else []) + list(overrides)
-        spec = resolve_run_spec(preset, config_file, sets)
-        summary = Calibration(spec.calibration, run_dir, spec.data, progress=say).run(stop_after=stage)
-    except (ConfigError, UnknownNameError, ValueError) as exc:
-        _fail(str(exc))
-        return
+    if not preset and not config_file:
+        _fail("give --preset NAME and/or --config FILE")
+    sets = ([f"method={method}"] if method else []) + list(overrides)
+    spec = resolve_run_spec(preset, config_file, sets)
+    calibration = Calibration(spec.calibration, run_dir, spec.data, progress=say, reuse_from=reuse_from)
+    summary = calibration.run(stop_after=stage)
     click.echo(json.dumps(summary, indent=2, default=str))
 
 
@@ -517,23 +546,18 @@ def scorer_train(
     """Train the R-Scorer (LoRA SFT) on fact labels or an external model's labels; report agreement."""
     from pathlib import Path
 
-    from benchmarks.configuration import ConfigError
     from benchmarks.records import SPLITS, read_items
     from calibrate.artifacts import ItemLog
     from calibrate.records import CandidateSet
-    from calibrate.scorer.labels import LabelError, training_examples
+    from calibrate.scorer.labels import training_examples
     from calibrate.scorer.train import train_scorer
     from harness.run_spec import resolve_run_spec
 
-    try:
-        run_cfg = resolve_run_spec(preset, None, overrides).calibration
-        items = [i for split in SPLITS for i in read_items(Path(data_dir) / f"{split}.jsonl")]
-        sets = [CandidateSet.from_dict(r) for r in ItemLog(candidates_file).records.values()]
-        examples = training_examples(items, sets, run_cfg.scorer, labels)
-        summary = train_scorer(run_cfg.scorer, examples, Path(out), run_cfg.seed)
-    except (ConfigError, LabelError, ValueError) as exc:
-        _fail(str(exc))
-        return
+    run_cfg = resolve_run_spec(preset, None, overrides).calibration
+    items = [i for split in SPLITS for i in read_items(Path(data_dir) / f"{split}.jsonl")]
+    sets = [CandidateSet.from_dict(r) for r in ItemLog(candidates_file).records.values()]
+    examples = training_examples(items, sets, run_cfg.scorer, labels)
+    summary = train_scorer(run_cfg.scorer, examples, Path(out), run_cfg.seed)
     click.echo(json.dumps(summary, indent=2, default=str))
 
 
@@ -565,14 +589,10 @@ def zoo_build(name: str, out: str | None, data_dir: str | None, seed: int, force
 
         path = build_srcal_micro(out or srcal_home() / "zoo" / name, seed=seed)
     else:
-        from calibrate.zoo.parts import PartsMissingError
         from calibrate.zoo.srcal_tiny import RECIPE_FILE, TinyRecipe, accuracy_table, build_srcal_tiny
 
-        try:
-            path = build_srcal_tiny(out, data_dir, TinyRecipe(seed=seed), progress=say, force=force)
-        except PartsMissingError as exc:
-            _fail(str(exc))
-            return
+        # a missing SmolLM2 part ends as one line saying the pip command that installs it
+        path = build_srcal_tiny(out, data_dir, TinyRecipe(seed=seed), progress=say, force=force)
         click.echo(accuracy_table(json.loads((path / RECIPE_FILE).read_text())["evaluation"]))
     say(f"{name}: {path}")
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.fileio import atomic_write_json, sha256_file, srcal_home
+from benchmarks.paths import DataPathError, resolve_data_path
 from benchmarks.registry import BENCHMARKS, BUILTIN_SUITES
 from benchmarks.spec import BenchmarkSpec, EvalDoc
 from harness.implied_answer import ReaderConfig
@@ -146,7 +147,7 @@ def load_docs(spec: BenchmarkSpec, cfg: EvalConfig) -> tuple[list[EvalDoc], Path
     else:
         source, base = cfg.sources.get(spec.name), None
         if source and Path(source).exists():
-            base = Path(source)
+            base = Path(source) if Path(source).is_dir() else Path(source).parent
     raws = spec.load(source, limit=cfg.limit)
     docs: list[EvalDoc] = []
     seen: set[str] = set()
@@ -183,8 +184,21 @@ def open_image(spec: BenchmarkSpec, doc: EvalDoc, base: Path | None) -> Any:
             f"{spec.name}: document {doc.id}: field {spec.image_field!r}: missing (generation needs the image)"
         )
     if isinstance(doc.image, str | Path):
-        path = Path(doc.image)
-        path = path if path.is_absolute() or base is None else base / path
+        # A path from the data: read only inside the data directory (benchmarks.paths), never
+        # absolute, never relative to the working directory when the data came from the hub.
+        if base is None:
+            raise DataPathError(
+                spec.name,
+                None,
+                spec.image_field,
+                str(doc.image),
+                f"document {doc.id}: image path {str(doc.image)!r} but no local data directory to read "
+                "it in (give --source NAME=DIR)",
+            )
+        file = base / "test.jsonl" if spec.name in BUILTIN_SUITES else base
+        path = resolve_data_path(
+            base, doc.image, file=f"{file} (document {doc.id})", line=None, field=spec.image_field
+        )
         try:
             return load_rgb(path)
         except (FileNotFoundError, UnidentifiedImageError, OSError) as exc:
@@ -256,12 +270,21 @@ class Evaluation:
         return self._loaded
 
     def run(self) -> dict[str, Any]:
-        """Every benchmark in turn; raises :class:`EvalFailures` at the end if any failed."""
+        """Every benchmark in turn; raises :class:`EvalFailures` at the end if any failed.
+
+        A checkpoint that cannot load (``ModelLoadError``: no such model, not an adapter, an
+        adapter of another base; ``PartsMissingError``) stops the evaluation at once.
+        """
+        from calibrate.models import ModelLoadError
+        from calibrate.zoo.parts import PartsMissingError
+
         results: dict[str, Any] = {}
         failures: dict[str, str] = {}
         for name in self.cfg.benchmarks:
             try:
                 results[name] = self.benchmark(name)
+            except (ModelLoadError, PartsMissingError):
+                raise  # the checkpoint itself cannot load: every benchmark would fail alike
             except Exception as exc:  # one benchmark's failure must not lose the others
                 failures[name] = f"{type(exc).__name__}: {exc}"
                 self.say(f"{name}: FAILED ({failures[name]})")

@@ -54,9 +54,18 @@ def link_tree(src: Path, dst: Path) -> None:
 class Run:
     """One ``srcal run`` in ``run_dir``."""
 
-    def __init__(self, spec: RunSpec, run_dir: str | Path, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        spec: RunSpec,
+        run_dir: str | Path,
+        progress: Progress | None = None,
+        reuse_from: str | Path | None = None,
+    ) -> None:
+        """``reuse_from``: an earlier run directory whose completed stages with equal config hash and
+        inputs are copied, not recomputed (`calibrate.loop.Calibration`)."""
         self.cfg = spec.calibration
         self.run_dir = Path(run_dir)
+        self.reuse_from = reuse_from
         self.eval_cfg = spec.eval
         self.baselines = spec.baselines
         self.data_cfg = spec.data
@@ -69,7 +78,14 @@ class Run:
         from calibrate.loop import Calibration
         from calibrate.zoo.names import resolve_model
 
-        calibration = Calibration(self.cfg, self.run_dir, self.data_cfg, self.say, on_checkpoint=self._landed)
+        calibration = Calibration(
+            self.cfg,
+            self.run_dir,
+            self.data_cfg,
+            self.say,
+            on_checkpoint=self._landed,
+            reuse_from=self.reuse_from,
+        )
         calibration.run(stop_after="data")
         if self.eval_cfg.data_dir is None:
             self.eval_cfg.data_dir = str(calibration.data_dir)

@@ -63,6 +63,8 @@ class RunResults:
     calibration: dict[str, dict[str, Any]] = field(default_factory=dict)
     readers: dict[str, str] = field(default_factory=dict)
     """Checkpoint -> name of the reader that judged its consistency (``a + b`` when benchmarks differ)."""
+    scorer_curve: list[dict[str, Any]] = field(default_factory=list)
+    """The learned R-Scorer's held-out figures while it trained (``scorer/scorer.manifest.json``)."""
 
     def rows(self, checkpoint: str, benchmarks: list[str] | None = None) -> list[dict[str, Any]]:
         """Per-sample outcomes of ``checkpoint`` over ``benchmarks`` (all by default), ids made unique."""
@@ -125,6 +127,8 @@ def _calibration(run_dir: Path, names: list[str]) -> dict[str, dict[str, Any]]:
             "candidates_per_item": "candidates/item",
             "correct_rate": "candidates correct",
             "parse_failure_rate": "candidate parse failures",
+            "distinct_answers_per_item": "distinct answers/item",
+            "mixed_items_rate": "items with right and wrong candidates",
         },
         "verdicts": {
             "fact_agreement": "R-Scorer agreement (facts)",
@@ -132,7 +136,11 @@ def _calibration(run_dir: Path, names: list[str]) -> dict[str, dict[str, Any]]:
             "mean_tie_mass": "tie mass",
         },
         "curate": {"pairs_kept": "pairs kept"},
-        "preference": {"reward_accuracy_mean": "DPO reward acc.", "reward_margin_mean": "DPO margin"},
+        "preference": {
+            "reward_accuracy_mean": "DPO reward acc. (training mean)",
+            "reward_accuracy_final": "DPO reward acc. (end, all pairs)",
+            "reward_margin_final": "DPO margin (end)",
+        },
     }
     for name in names:
         if not name.startswith("iter_"):
@@ -209,7 +217,16 @@ def load_run(run_dir: str | Path) -> RunResults:
         samples,
         _calibration(run_dir, names),
         _readers(frame),
+        _scorer_curve(run_dir),
     )
+
+
+def _scorer_curve(run_dir: Path) -> list[dict[str, Any]]:
+    """The R-Scorer's learning curve (step, pairs seen, held-out agreement ...) from its stage manifest."""
+    path = run_dir / "scorer" / "scorer.manifest.json"
+    if not path.is_file():
+        return []
+    return list(json.loads(path.read_text()).get("summary", {}).get("learning_curve", []))
 
 
 def load_reference(path: str | Path | None = None) -> list[dict[str, Any]]:

@@ -409,6 +409,8 @@ def to_markdown(
         if not traj.empty:
             lines += ["", f"Per-iteration trajectory ({results.run}):", ""]
             lines += md_table(list(traj.columns), [[_plain(v) for v in r.values] for _, r in traj.iterrows()])
+        if results.scorer_curve:
+            lines += ["", *scorer_curve_markdown(results.scorer_curve)]
         lines.append("")
     if comparisons is not None and not comparisons.empty:
         lines += [
@@ -425,6 +427,26 @@ def to_markdown(
     if reference:
         lines += reference_markdown(reference)
     return "\n".join(lines)
+
+
+CURVE_COLUMNS = {
+    "step": "step",
+    "pairs_seen": "labels seen",
+    "decisive_agreement": "decisive agreement",
+    "agreement": "agreement (with ties)",
+    "nll": "NLL of the label",
+}
+
+
+def scorer_curve_markdown(curve: list[dict[str, Any]]) -> list[str]:
+    """The learned R-Scorer's learning curve: held-out agreement with the fact judge as it trained."""
+    lines = [
+        "The learned R-Scorer's learning curve (held-out items; agreement with the fact judge's labels, "
+        "decisive = labels that are not ties):",
+        "",
+    ]
+    rows = [[_plain(point.get(key)) for key in CURVE_COLUMNS] for point in curve]
+    return lines + md_table(list(CURVE_COLUMNS.values()), rows)
 
 
 def _plain(value: Any) -> str:

@@ -175,50 +175,170 @@ class TestBadInput:
             Calibration(cfg, smoke_run, data).run(stop_after="data")
 
 
-@pytest.mark.parametrize(
-    "overrides",
-    [
-        ["method=sft-only"],
-        ["method=outcome-dpo", "iterations=1"],
-        ["method=csr-style", "iterations=1"],
-        ["scorer.mode=pointwise", "iterations=1"],
-        ["curation.confidence_weighting=false", "iterations=1"],
-        ["candidates.strategy=sentence_search", "iterations=1"],
-        ["scorer.kind=facts", "iterations=1"],
-    ],
-    ids=[
-        "sft-only",
-        "outcome-dpo",
-        "csr-style",
-        "pointwise",
-        "no-confidence",
-        "sentence-search",
-        "facts-oracle",
-    ],
-)
-def test_baselines_and_ablations_run_end_to_end(overrides: list[str], tmp_path: Path) -> None:
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _no_scorer_trained(run: Path, cfg, data, summary: dict) -> None:
+    assert not (run / "scorer").exists()
+
+
+def _outcome_scores_are_correctness(run: Path, cfg, data, summary: dict) -> None:
+    """outcome-dpo: each candidate's score is its answer's correctness, nothing else."""
+    _no_scorer_trained(run, cfg, data, summary)
+    sets = {r["item_id"]: r for r in _lines(run / "iter_1" / "candidates.jsonl")}
+    for record in _lines(run / "iter_1" / "verdicts.jsonl"):
+        assert not record["verdicts"] and not record["pointwise"]
+        expected = {
+            str(c["candidate_id"]): float(bool(c["correct"])) for c in sets[record["item_id"]]["candidates"]
+        }
+        assert record["scores"] == expected
+
+
+def _scores_are_self_rewards(run: Path, cfg, data, summary: dict) -> None:
+    """csr-style: each candidate's score is the iter_0 policy's self-reward of it (not a 0/1 outcome)."""
+    from calibrate.baselines import self_rewards
+    from calibrate.models import load_model
+    from calibrate.records import CandidateSet
+
+    _no_scorer_trained(run, cfg, data, summary)
+    calibration = Calibration(cfg, run, data)
+    items = {item.id: item for item in calibration._calib_items(1)}
+    sets = {r["item_id"]: CandidateSet.from_dict(r) for r in _lines(run / "iter_1" / "candidates.jsonl")}
+    policy = load_model(str(run / "iter_0" / "model"), **cfg.model.load_kwargs())
+    records = _lines(run / "iter_1" / "verdicts.jsonl")
+    for record in records[:2]:
+        item = items[record["item_id"]]
+        expected = self_rewards(
+            policy, item, sets[item.id], calibration.data_dir, cfg.candidates.prompt_style
+        )
+        assert record["scores"].keys() == expected.keys()
+        assert list(record["scores"].values()) == pytest.approx(list(expected.values()), abs=1e-5)
+    assert {s for r in records for s in r["scores"].values()} - {0.0, 1.0}
+
+
+def _pointwise_verdicts(run: Path, cfg, data, summary: dict) -> None:
+    """pointwise: one P(good) per candidate; pair verdicts are those normalised (no tie, no second order)."""
+    sets = {r["item_id"]: r for r in _lines(run / "iter_1" / "candidates.jsonl")}
+    for record in _lines(run / "iter_1" / "verdicts.jsonl"):
+        point = record["pointwise"]
+        assert set(point) == {str(c["candidate_id"]) for c in sets[record["item_id"]]["candidates"]}
+        assert all(0 < p < 1 for p in point.values())
+        for v in record["verdicts"]:
+            a, b = point[str(v["a"])], point[str(v["b"])]
+            assert v["p_ba"] == [] and v["p_ab"] == pytest.approx([a / (a + b), b / (a + b), 0.0], abs=1e-5)
+
+
+def _decisive_r_scorer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An R-Scorer double whose tie mass varies from pair to pair.
+
+    srcal-micro's scorer is near-uniform (tie mass 0.386 +- 0.001 on every pair), so confidence
+    weights are all ~0.61 and weighting moves no score by more than the 1e-6 the pairs are
+    rounded to. This one prefers the lower candidate id and is sure of it on some pairs only.
+    """
+    from calibrate.scorer.model import RScorer
+
+    def score_pairs(self, tasks):
+        out = []
+        for _item, first, second in tasks:
+            tie = (0.1, 0.4, 0.7, 0.9)[(3 * first.candidate_id + second.candidate_id) % 4]
+            share = 0.8 if first.candidate_id < second.candidate_id else 0.2
+            out.append([(1 - tie) * share, (1 - tie) * (1 - share), tie])
+        return out
+
+    monkeypatch.setattr(RScorer, "score_pairs", score_pairs)
+
+
+def _unweighted_scores(run: Path, cfg, data, summary: dict) -> None:
+    """No confidence weighting: S_i is the plain mean over comparisons, not the tie-weighted one."""
+    from calibrate.curation import scores_from_verdicts
+    from calibrate.records import CandidateScores
+
+    verdicts = {r["item_id"]: CandidateScores.from_dict(r) for r in _lines(run / "iter_1" / "verdicts.jsonl")}
+    pairs = _lines(run / "iter_1" / "pairs.jsonl")
+    assert pairs
+    differs = False
+    for pair in pairs:
+        ids = [int(i) for i in pair["scores"]]
+        plain = scores_from_verdicts(verdicts[pair["item_id"]], ids, weighted=False)
+        weighted = scores_from_verdicts(verdicts[pair["item_id"]], ids, weighted=True)
+        assert pair["scores"] == pytest.approx({str(i): s for i, s in plain.items()}, abs=1e-6)
+        differs |= any(abs(plain[i] - weighted[i]) > 1e-3 for i in ids)
+    assert differs, "weighted and plain scores agree here: the ablation is not exercised"
+
+
+def _sentence_search_candidates(run: Path, cfg, data, summary: dict) -> None:
+    """Sentence search: candidates grown sentence by sentence, some continuing one kept partial rationale."""
+    from calibrate.decoding import sentence_end
+
+    sets = _lines(run / "iter_1" / "candidates.jsonl")
+    candidates = [c for r in sets for c in r["candidates"]]
+    assert all(c["origin"]["strategy"] == "sentence_search" for c in candidates)
+    assert all(c["origin"].get("sentences", 0) >= 1 and c["origin"].get("finish") for c in candidates)
+
+    def first_sentence(text: str) -> str | None:
+        end = sentence_end(text)
+        return text[:end] if end is not None and end < len(text) else None
+
+    shared = [
+        (a["text"], b["text"])
+        for r in sets
+        for k, a in enumerate(r["candidates"])
+        for b in r["candidates"][k + 1 :]
+        if min(a["origin"]["sentences"], b["origin"]["sentences"]) >= 2
+        and first_sentence(a["text"]) is not None
+        and first_sentence(a["text"]) == first_sentence(b["text"])
+    ]
+    assert shared, "no two candidates continue the same partial rationale"
+
+
+def _facts_oracle_verdicts(run: Path, cfg, data, summary: dict) -> None:
+    """The oracle: nothing trained, verdicts are the fact judge's one-hot labels."""
+    _no_scorer_trained(run, cfg, data, summary)
+    records = _lines(run / "iter_1" / "verdicts.jsonl")
+    probs = [v[k] for r in records for v in r["verdicts"] for k in ("p_ab", "p_ba")]
+    assert probs and all(sorted(p) == [0.0, 0.0, 1.0] for p in probs)
+    assert summary["iter_1"]["verdicts"]["kind"] == "facts (oracle)"
+    assert summary["iter_1"]["verdicts"]["fact_agreement"] == 1.0  # they are the fact labels
+
+
+ABLATIONS = {
+    "sft-only": (["method=sft-only"], _no_scorer_trained),
+    "outcome-dpo": (["method=outcome-dpo", "iterations=1"], _outcome_scores_are_correctness),
+    "csr-style": (["method=csr-style", "iterations=1"], _scores_are_self_rewards),
+    "pointwise": (["scorer.mode=pointwise", "iterations=1"], _pointwise_verdicts),
+    "no-confidence": (["curation.confidence_weighting=false", "iterations=1"], _unweighted_scores),
+    "sentence-search": (["candidates.strategy=sentence_search", "iterations=1"], _sentence_search_candidates),
+    "facts-oracle": (["scorer.kind=facts", "iterations=1"], _facts_oracle_verdicts),
+}
+"""Each baseline or ablation: its overrides of the smoke preset, and a check of its effect on the
+written artifacts that fails if the switch were ignored."""
+SETUP = {"no-confidence": _decisive_r_scorer}
+"""What an ablation's run needs so that its switch has a visible effect."""
+
+
+@pytest.mark.parametrize("name", list(ABLATIONS))
+def test_baselines_and_ablations_run_end_to_end(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    overrides, effect = ABLATIONS[name]
+    if name in SETUP:
+        SETUP[name](monkeypatch)
     cfg, data = calibration_of("smoke", None, overrides)
-    summary = Calibration(cfg, tmp_path / "run", data).run()
-    assert (tmp_path / "run" / "iter_0" / "model" / "config.json").is_file()
+    run = tmp_path / "run"
+    summary = Calibration(cfg, run, data).run()
+    assert (run / "iter_0" / "model" / "config.json").is_file()
     if cfg.method == "sft-only":
-        assert not (tmp_path / "run" / "iter_1").exists()
-        return
-    assert (tmp_path / "run" / "iter_1" / "model" / "config.json").is_file()
-    assert summary["iter_1"]["curate"]["items"] == 8
-    # one record type in verdicts.jsonl whatever the method: the one input of curation
-    lines = (tmp_path / "run" / "iter_1" / "verdicts.jsonl").read_text().splitlines()
-    mode = cfg.scorer.mode if cfg.method == "src" else "direct"
-    assert 0 < len(lines) <= 12 and {(r["method"], r["mode"]) for r in map(json.loads, lines)} == {
-        (cfg.method, mode)
-    }
-    if (
-        cfg.scorer.kind == "facts"
-    ):  # the oracle: nothing trained, verdicts are the fact judge's one-hot labels
-        assert not (tmp_path / "run" / "scorer").exists()
-        probs = [v[k] for r in map(json.loads, lines) for v in r["verdicts"] for k in ("p_ab", "p_ba")]
-        assert probs and all(sorted(p) == [0.0, 0.0, 1.0] for p in probs)
-        assert summary["iter_1"]["verdicts"]["kind"] == "facts (oracle)"
-        assert summary["iter_1"]["verdicts"]["fact_agreement"] == 1.0  # they are the fact labels
+        assert not (run / "iter_1").exists()
+    else:
+        assert (run / "iter_1" / "model" / "config.json").is_file()
+        assert summary["iter_1"]["curate"]["items"] == 8
+        # one record type in verdicts.jsonl whatever the method: the one input of curation
+        lines = _lines(run / "iter_1" / "verdicts.jsonl")
+        mode = cfg.scorer.mode if cfg.method == "src" else "direct"
+        assert 0 < len(lines) <= 12 and {(r["method"], r["mode"]) for r in lines} == {(cfg.method, mode)}
+        assert {p["method"] for p in _lines(run / "iter_1" / "pairs.jsonl")} == {cfg.method}
+    effect(run, cfg, data, summary)
 
 
 def test_scorer_train_cli(smoke_run: Path, tmp_path: Path) -> None:
@@ -308,18 +428,58 @@ def test_scorer_training_refuses_a_distributed_launch(smoke_run: Path, tmp_path:
     assert "train the R-Scorer in one process first" in proc.stderr
 
 
-def test_gradient_checkpointing_keeps_adapters_and_stage_hashes(tmp_path: Path) -> None:
-    """RFT and DPO with gradient checkpointing give the same adapters (LoRA dropout on) and stage hashes."""
+def _count_training_layer_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Attention calls of the decoder layers with gradients on, per training stage, of every policy loaded
+    from now on.
+
+    Without checkpointing each layer's attention runs once per training forward; with it the backward
+    pass runs the layer's ``forward`` again (transformers checkpoints ``forward``, not ``__call__``, so
+    hooks on the layer itself fire once: the count is taken inside it, by a pre-hook, which fires even
+    when a recomputation stops early).
+    """
+    import calibrate.models
+
+    counts: dict[str, int] = {"rft": 0, "preference": 0}
+    load_model = calibrate.models.load_model
+
+    def counting_load_model(model_id_or_dir, *args, **kwargs):
+        loaded = load_model(model_id_or_dir, *args, **kwargs)
+        stage = "preference" if Path(model_id_or_dir).parent.name == "iter_0" else "rft"
+
+        def count(module, _inputs) -> None:
+            if module.training and torch.is_grad_enabled():
+                counts[stage] += 1
+
+        layers = [m for m in loaded.model.modules() if type(m).__name__.endswith("DecoderLayer")]
+        assert layers
+        for layer in layers:
+            layer.self_attn.register_forward_pre_hook(count)
+        return loaded
+
+    monkeypatch.setattr(calibrate.models, "load_model", counting_load_model)
+    return counts
+
+
+def test_gradient_checkpointing_keeps_adapters_and_stage_hashes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RFT and DPO with gradient checkpointing recompute every layer in the backward pass, and give the
+    same adapters (LoRA dropout on) and stage hashes."""
     from safetensors.torch import load_file
 
-    runs = {}
+    runs, calls = {}, {}
     for on in ("false", "true"):
         overrides = ["method=outcome-dpo", "iterations=1"]
         overrides += [f"rft.gradient_checkpointing={on}", f"preference.gradient_checkpointing={on}"]
         cfg, data = calibration_of("smoke", None, overrides)
         assert cfg.rft.gradient_checkpointing is (on == "true") and cfg.rft.lora_dropout > 0
-        Calibration(cfg, tmp_path / on, data).run()
+        with monkeypatch.context() as patch:
+            calls[on] = _count_training_layer_calls(patch)
+            Calibration(cfg, tmp_path / on, data).run()
         runs[on] = tmp_path / on
+    for stage in ("rft", "preference"):
+        assert calls["false"][stage] > 0, calls
+        assert calls["true"][stage] == 2 * calls["false"][stage], f"{stage}: {calls}"
     for directory, stage in (("iter_0", "rft"), ("iter_1", "preference")):
         manifests = [json.loads((runs[on] / directory / f"{stage}.manifest.json").read_text()) for on in runs]
         assert manifests[0]["config_hash"] == manifests[1]["config_hash"]
@@ -355,5 +515,43 @@ def test_every_subset_taking_stage_draws_a_stratified_pool(smoke_run: Path) -> N
         json.loads(line)["item_id"] for line in (smoke_run / "scorer/train_candidates.jsonl").open()
     }
     cfg, data = calibration_of("smoke", None, [])
-    rft_ids = {item.id for item in Calibration(cfg, smoke_run, data)._rft_pool()}
+    rft_ids = {item.id for item in Calibration(cfg, smoke_run, data).rft_pool()}
     assert len(rft_ids) == 24 and len(scorer_ids) == 6 and not scorer_ids & rft_ids
+
+
+def test_dev_pool_avoids_the_rft_and_scorer_pools_and_refuses_when_nothing_is_left(
+    smoke_dataset: Path,
+) -> None:
+    """The dev slice (where tools/rft_dev.py and tools/dpo_dev.py choose settings) trains nothing."""
+    from benchmarks.configuration import ConfigError
+
+    at = [f"data_dir={smoke_dataset}"]
+    cfg, data = calibration_of("smoke", None, [*at, "rft.max_items=8", "scorer.train_items=4"])
+    calibration = Calibration(cfg, "/nonexistent", data)
+    dev = calibration.dev_pool(7)
+    used = {item.id for item in calibration.rft_pool()} | {item.id for item in calibration.scorer_pool()}
+    assert len(dev) == 7 and not {item.id for item in dev} & used
+    assert [item.id for item in dev] == [item.id for item in calibration.dev_pool(7)]  # seeded
+    assert {item.category for item in dev} == {"perception", "chart", "math_science"}
+    cfg, data = calibration_of("smoke", None, [*at, "rft.max_items=48"])  # RFT takes the whole rft split
+    with pytest.raises(ConfigError, match="no rft item left for a dev slice"):
+        Calibration(cfg, "/nonexistent", data).dev_pool(7)
+
+
+def test_a_run_reuses_an_earlier_runs_stages_up_to_the_first_changed_setting(tmp_path: Path) -> None:
+    """--reuse-from: a dev run stopped after curation; the run with preference settings chosen on it copies
+    everything before preference (the method's own stages too: their hash holds the method) and trains that."""
+    dev_cfg, data = calibration_of("smoke", None, ["iterations=1"])
+    Calibration(dev_cfg, tmp_path / "dev", data).run(stop_after="curate")
+    cfg, data = calibration_of("smoke", None, ["iterations=1", "preference.learning_rate=5e-4"])
+    Calibration(cfg, tmp_path / "run", data, reuse_from=tmp_path / "dev").run()
+
+    def reused(path: str) -> str | None:
+        return json.loads((tmp_path / "run" / path).read_text()).get("reused_from")
+
+    for stage in ("iter_0/rft", "scorer/scorer", "iter_1/candidates", "iter_1/verdicts", "iter_1/curate"):
+        assert reused(f"{stage}.manifest.json") == str(tmp_path / "dev" / stage.split("/")[0])
+    assert reused("iter_1/preference.manifest.json") is None
+    assert (tmp_path / "run" / "iter_1" / "model" / "config.json").is_file()
+    verdicts = (tmp_path / "dev" / "iter_1" / "verdicts.jsonl").read_bytes()
+    assert (tmp_path / "run" / "iter_1" / "verdicts.jsonl").read_bytes() == verdicts

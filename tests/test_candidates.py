@@ -317,3 +317,22 @@ class TestSentences:
         assert order == [2, 4, 0, 1, 3]
         assert sorted(order[:4]) == [0, 1, 2, 4]  # two best (2, 0) and two worst (4, 1)
         assert diverse_order([]) == []
+
+
+def test_summary_counts_candidate_diversity() -> None:
+    """Distinct final answers per item and the share of items holding both a right and a wrong candidate."""
+    from calibrate.candidates import summarize
+    from calibrate.records import Candidate
+
+    def cand(i: int, answer: str | None, correct: bool | None) -> Candidate:
+        return Candidate(i, f"Answer: {answer}", "", answer, "ok" if answer else "invalid", correct, -1.0, 3)
+
+    sets = [
+        CandidateSet("a", [cand(0, "1", True), cand(1, "2", False), cand(2, "2", False)], 3),
+        CandidateSet("b", [cand(0, "3", False), cand(1, None, False)], 3),
+        CandidateSet("c", [cand(0, "4", True)], 2),
+    ]
+    summary = summarize(sets)
+    assert summary["distinct_answers_per_item"] == pytest.approx((2 + 2 + 1) / 3, abs=1e-4)
+    assert summary["mixed_items_rate"] == pytest.approx(1 / 3, abs=1e-4)
+    assert summarize([])["mixed_items_rate"] == 0.0

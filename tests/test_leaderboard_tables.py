@@ -128,3 +128,28 @@ def test_the_oracle_arm_is_labelled_oracle() -> None:
         label = Checkpoint("r", name, "src-facts", 2, "iter_1").label
         assert "ORACLE" in label and not label.startswith("SRC iter")
     assert Checkpoint("r", "iter_2", "src", 2, "iter_1").label == "SRC iter 2"
+
+
+def test_the_scorer_learning_curve_is_read_from_its_manifest_and_printed(tmp_path: Path) -> None:
+    import json
+
+    from leaderboards.results import _scorer_curve
+
+    curve = [
+        {"step": 0, "pairs_seen": 0, "agreement": 0.3, "decisive_agreement": 0.1, "nll": 1.2},
+        {"step": 25, "pairs_seen": 200, "agreement": 0.6, "decisive_agreement": 0.72, "nll": 0.8},
+    ]
+    (tmp_path / "scorer").mkdir()
+    (tmp_path / "scorer" / "scorer.manifest.json").write_text(
+        json.dumps({"summary": {"learning_curve": curve}})
+    )
+    assert _scorer_curve(tmp_path) == curve
+    assert _scorer_curve(tmp_path / "no-run") == []
+    results = _run()
+    results.metrics = pd.DataFrame(
+        columns=["checkpoint", "benchmark", "metric", "value", "ci_low", "ci_high", "n"]
+    )
+    results.scorer_curve = curve
+    text = to_markdown([results], leaderboard_frame([results], bootstrap=50, seed=0))
+    assert "learning curve" in text
+    assert "| 25 | 200 | 0.720 | 0.600 | 0.800 |" in text

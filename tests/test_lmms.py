@@ -151,3 +151,63 @@ class TestLmmsEval:
         assert results["native_samples"] == results["lmms-eval_samples"]
         for bench in ("digits", "arithmetic"):
             assert results["native"][bench]["accuracy"] == results["lmms-eval"][bench]["accuracy"]
+
+
+class TestLoglikelihood:
+    CONTEXT = "What colour is the shape?"
+
+    @staticmethod
+    def _reference(lmm, image, context: str, continuation: str) -> tuple[float, bool]:
+        """Mean NLL of ``continuation`` after the chat prompt and whether it is greedy: one plain forward."""
+        import torch
+
+        from calibrate.generation import chat_prompt
+
+        prompt = chat_prompt(lmm.processor, context)
+        n_prompt = lmm.processor(images=[image], text=[prompt], return_tensors="pt")["input_ids"].shape[1]
+        full = lmm.processor(images=[image], text=[prompt + continuation], return_tensors="pt")
+        with torch.inference_mode():
+            logits = lmm.model(**full).logits[0].float()
+        ids = full["input_ids"][0]
+        logprobs = torch.log_softmax(logits, dim=-1)
+        steps = range(n_prompt, len(ids))
+        nll = -sum(logprobs[t - 1, ids[t]].item() for t in steps) / len(steps)
+        return nll, all(logits[t - 1].argmax().item() == ids[t].item() for t in steps)
+
+    def test_loglikelihood_is_teacher_forced_mean_nll(self, micro: Path) -> None:
+        """Per request: the continuation's mean NLL (lower = likelier, lmms-eval ranks by the lowest) and
+        whether greedy decoding produces it; the model's own greedy continuation scores best."""
+        import torch
+        from lmms_eval.api.instance import Instance
+        from PIL import Image
+
+        from calibrate.generation import chat_prompt
+        from harness.lmms_model import SrcalLMM
+
+        lmm = SrcalLMM(pretrained=str(micro), device="cpu")
+        image = Image.new("RGB", (64, 64), (200, 30, 30))
+        inputs = lmm.processor(
+            images=[image], text=[chat_prompt(lmm.processor, self.CONTEXT)], return_tensors="pt"
+        )
+        with torch.inference_mode():
+            generated = lmm.model.generate(**inputs, max_new_tokens=6, do_sample=False)
+        greedy = lmm.processor.tokenizer.decode(
+            generated[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True
+        )
+        continuations = [greedy, " zebra quantum", " red"]
+        lmm.task_dict = {"t": {"test": [{"image": image}]}}
+        requests = [
+            Instance(
+                "loglikelihood",
+                (self.CONTEXT, c, lambda doc: [doc["image"]], 0, "t", "test"),
+                idx=i,
+                metadata={"task": "t", "doc_id": 0, "repeats": 1},
+            )
+            for i, c in enumerate(continuations)
+        ]
+        scores = lmm.loglikelihood(requests)
+        for (nll, is_greedy), continuation in zip(scores, continuations, strict=True):
+            ref_nll, ref_greedy = self._reference(lmm, image, self.CONTEXT, continuation)
+            assert nll == pytest.approx(ref_nll, abs=1e-4) and is_greedy is ref_greedy
+        assert scores[0][1] and not scores[1][1]  # the greedy continuation round-trips as greedy
+        assert scores[0][0] < min(scores[1][0], scores[2][0])

@@ -222,12 +222,23 @@ def test_training_changes_lora_only(tiny_dir: Path, items: list[BenchmarkItem], 
     loaded = load_model(tiny_dir, dtype="fp32", device="cpu")
     before = {n: p.detach().clone() for n, p in loaded.model.named_parameters()}
     cfg = ScorerConfig(
-        backbone=str(tiny_dir), dtype="fp32", train_steps=12, train_lora_r=4, train_learning_rate=1e-2
+        backbone=str(tiny_dir),
+        dtype="fp32",
+        train_steps=12,
+        train_lora_r=4,
+        train_learning_rate=1e-2,
+        eval_every=5,
     )
     summary = train_scorer(
         cfg, examples, tmp_path / "adapter", seed=0, heldout_fraction=0.2, device="cpu", loaded=loaded
     )
     assert summary["heldout"] == 4 and summary["train"] == 16
+    # the learning curve: before, every 5 steps, after (held-out decisive agreement at each point)
+    curve = summary["learning_curve"]
+    assert [p["step"] for p in curve] == [0, 5, 10, 12]
+    assert curve[0]["nll"] == pytest.approx(summary["heldout_nll_before"], abs=1e-4)
+    assert curve[-1]["nll"] == pytest.approx(summary["heldout_nll_after"], abs=1e-4)
+    assert all(p["decisive_agreement"] is not None for p in curve)
     assert summary["last_loss"] < summary["first_loss"]
     assert summary["heldout_nll_after"] < summary["heldout_nll_before"]
     assert summary["agreement_before"] is not None and summary["agreement_after"] is not None

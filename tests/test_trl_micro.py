@@ -182,3 +182,73 @@ def test_mixed_precision_bf16_autocasts_on_cpu(
 
     weights = load_file(tmp_path / "out" / "adapter" / "adapter_model.safetensors")
     assert weights and {w.dtype for w in weights.values()} == {torch.float32}  # fp32 master weights
+
+
+def test_preference_stage_reports_reward_accuracy_over_all_pairs_after_training(
+    micro: Path, smoke_dataset: Path, tmp_path: Path
+) -> None:
+    """train_preference ends with one pass over every pair: reward accuracy/margin of the trained policy."""
+    from calibrate.config import PreferenceConfig
+    from calibrate.preference import train_preference
+    from calibrate.records import PreferencePair
+
+    items = _items(smoke_dataset)
+    pairs = [
+        PreferencePair(item.id, 0, 1, item.rationale, "Answer: nothing", 1.0, {"0": 1.0, "1": 0.0})
+        for item in items
+    ]
+    cfg = PreferenceConfig(lora_r=8, lora_alpha=16, learning_rate=5e-3, max_steps=8, batch_size=4)
+    summary = train_preference(
+        str(micro), pairs, {item.id: item for item in items}, smoke_dataset, cfg, tmp_path / "out", seed=0
+    )
+    assert summary["pairs"] == len(pairs) and summary["steps"] == 8
+    # chosen responses gained on rejected ones relative to the reference (the policy before training)
+    assert summary["reward_margin_final"] > 0
+    assert summary["reward_accuracy_final"] >= 0.75
+    assert (tmp_path / "out" / "model" / "config.json").is_file()
+
+
+def test_an_interrupted_rft_stage_resumes_from_its_last_checkpoint(
+    micro: Path, smoke_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """checkpoint_steps: killed after step 2 of 4, the stage resumes there and ends where an uninterrupted run does."""
+    from dataclasses import replace
+
+    from safetensors.torch import load_file
+    from transformers import Trainer
+
+    from calibrate.config import RFTConfig
+    from calibrate.rationale_sft import train_rft
+
+    items = _items(smoke_dataset)
+    cfg = RFTConfig(lora_r=4, lora_alpha=8, learning_rate=1e-3, max_steps=4, batch_size=2, checkpoint_steps=2)
+    whole = train_rft(
+        str(micro), items, smoke_dataset, replace(cfg, checkpoint_steps=0), tmp_path / "whole", 0
+    )
+    save = Trainer._save_checkpoint
+
+    def killed_after_saving(self, *args, **kwargs):
+        save(self, *args, **kwargs)
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(Trainer, "_save_checkpoint", killed_after_saving)
+    with pytest.raises(RuntimeError, match="killed"):
+        train_rft(str(micro), items, smoke_dataset, cfg, tmp_path / "cut", 0)
+    monkeypatch.undo()
+    assert (tmp_path / "cut" / ".trainer" / "checkpoint-2" / "trainer_state.json").is_file()
+    assert not (tmp_path / "cut" / "model").exists()  # nothing that looks finished
+    resumed = train_rft(str(micro), items, smoke_dataset, cfg, tmp_path / "cut", 0)
+    assert resumed["resumed_from"] == "checkpoint-2" and resumed["steps"] == whole["steps"] == 4
+    assert not (tmp_path / "cut" / ".trainer").exists()
+    ours = load_file(str(tmp_path / "cut" / "adapter" / "adapter_model.safetensors"))
+    theirs = load_file(str(tmp_path / "whole" / "adapter" / "adapter_model.safetensors"))
+    assert ours.keys() == theirs.keys()
+    for name in ours:
+        assert torch.allclose(ours[name], theirs[name], atol=1e-6), name
+    # other settings or inputs never resume a stale checkpoint
+    monkeypatch.setattr(Trainer, "_save_checkpoint", killed_after_saving)
+    with pytest.raises(RuntimeError):
+        train_rft(str(micro), items, smoke_dataset, cfg, tmp_path / "other", 0)
+    monkeypatch.undo()
+    other = train_rft(str(micro), items[:6], smoke_dataset, cfg, tmp_path / "other", 0)
+    assert "resumed_from" not in other

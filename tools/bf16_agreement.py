@@ -23,6 +23,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from PIL import Image
 
     from benchmarks.fileio import srcal_home
+    from benchmarks.paths import item_image_path
     from benchmarks.prompts import build_prompt
     from benchmarks.records import read_items
     from calibrate.generation import generate_texts
@@ -42,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for item in read_items(data / "test.jsonl"):
         by_suite.setdefault(item.suite, []).append(item)
     items = [i for suite in sorted(by_suite) for i in by_suite[suite][: args.per_suite]]
-    images = [Image.open(data / i.image).convert("RGB") for i in items]
+    images = [Image.open(item_image_path(data, i)).convert("RGB") for i in items]
     prompts = [build_prompt(i.question, i.choices, style="bare") for i in items]
     model_dir = resolve_model(args.model)
     texts, seconds = {}, {}

@@ -262,6 +262,7 @@ class Workbench:
     ) -> None:
         from PIL import Image
 
+        from benchmarks.paths import item_image_path
         from benchmarks.prompts import build_prompt
         from benchmarks.records import read_items
         from calibrate.models import load_model
@@ -271,7 +272,7 @@ class Workbench:
         self.policy = load_model(model_dir, device="cpu", dtype=dtype)
         self.policy.model.eval()
         self.items = read_items(data_dir / "calib.jsonl") + read_items(data_dir / "rft.jsonl")
-        self.images = [Image.open(data_dir / i.image).convert("RGB") for i in self.items[:32]]
+        self.images = [Image.open(item_image_path(data_dir, i)).convert("RGB") for i in self.items[:32]]
         self.prompts = [build_prompt(i.question, i.choices) for i in self.items[:32]]
 
     def candidates(self) -> LoopResult:

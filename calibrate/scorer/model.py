@@ -405,12 +405,13 @@ class RScorer:
         return [p[0] for p in self._probs(lasts, self.pointwise_ids)]
 
     def evaluate(self, examples: Sequence[LabelledPair]) -> dict[str, float | None]:
-        """Agreement (argmax verdict, first shown = A, equals the label) and mean -log P(label).
+        """Agreement (argmax verdict, first shown = A, equals the label), the same over decisive (not Tie)
+        labels only, and mean -log P(label).
 
         Pointwise mode reads the verdict as the stage does: [P(a good), P(b good)] normalised, no Tie.
         """
         if not examples:
-            return {"agreement": None, "nll": None}
+            return {"agreement": None, "decisive_agreement": None, "nll": None}
         if self.cfg.mode == "pointwise":
             good = self.score_pointwise([(ex.item, c) for ex in examples for c in (ex.a, ex.b)])
             probs = []
@@ -419,12 +420,20 @@ class RScorer:
                 probs.append([sa / (sa + sb), sb / (sa + sb), 0.0] if sa + sb > 0 else [0.5, 0.5, 0.0])
         else:
             probs = self.score_pairs([ex.shown for ex in examples])
-        hits, nll = 0, 0.0
+        hits, decisive, decisive_hits, nll = 0, 0, 0, 0.0
         for p, ex in zip(probs, examples):
             k = VERDICTS.index(ex.verdict)
-            hits += max(range(3), key=p.__getitem__) == k
+            hit = max(range(3), key=p.__getitem__) == k
+            hits += hit
+            if ex.verdict != "Tie":
+                decisive += 1
+                decisive_hits += hit
             nll -= math.log(max(p[k], 1e-12))
-        return {"agreement": hits / len(examples), "nll": nll / len(examples)}
+        return {
+            "agreement": hits / len(examples),
+            "decisive_agreement": decisive_hits / decisive if decisive else None,
+            "nll": nll / len(examples),
+        }
 
     # ------------------------------------------------------------------ verdicts on a pool
 

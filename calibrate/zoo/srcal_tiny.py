@@ -92,7 +92,9 @@ def build_srcal_tiny(
 ) -> Path:
     """Build srcal-tiny into ``out`` (default ``$SRCAL_HOME/zoo/srcal-tiny``); returns the directory."""
     from benchmarks.build import build_dataset, load_data_config
+    from calibrate.zoo.parts import smollm2_gguf
 
+    smollm2_gguf()  # a missing part (PartsMissingError: how to install it) is said before the data build
     recipe = recipe or TinyRecipe()
     say = progress or (lambda _m: None)
     out = Path(out) if out else default_dir()
@@ -249,15 +251,17 @@ def short_answer_rows(
 ) -> list[dict[str, Any]]:
     """trl conversational prompt/completion rows: image + question -> the gold short answer."""
 
+    from benchmarks.paths import item_image_path
     from calibrate.generation import assistant_turn, item_turn, load_rgb
 
     rng = random.Random(f"{recipe.seed}/{salt}")
+    paths = [item_image_path(data_dir, item) for item in items]  # refused before any read
     rows = []
-    for item in items:
+    for item, path in zip(items, paths):
         style = "plain" if rng.random() < recipe.short_prompt_share else "bare"
         rows.append(
             {
-                "images": [load_rgb(data_dir / item.image)],
+                "images": [load_rgb(path)],
                 "prompt": item_turn(item, style),
                 "completion": assistant_turn(item.answer),
             }
@@ -354,19 +358,24 @@ def evaluate_short_answers(
     """Greedy short answers on each built-in test suite: accuracy vs the majority-answer baseline."""
     from PIL import Image
 
+    from benchmarks.paths import item_image_path
     from benchmarks.registry import BENCHMARKS
     from calibrate.generation import generate_texts
 
     model.eval()
     test = _read_split(data_dir, "test")
+    chosen = {
+        suite: [i for i in test if i.suite == suite][: recipe.eval_per_suite]
+        for suite in manifest["config"]["suites"]
+    }
+    paths = {i.id: item_image_path(data_dir, i) for items in chosen.values() for i in items}  # refused first
     results: dict[str, Any] = {}
-    for suite in manifest["config"]["suites"]:
-        items = [i for i in test if i.suite == suite][: recipe.eval_per_suite]
+    for suite, items in chosen.items():
         spec = BENCHMARKS.get(suite)
         docs = [spec.to_doc(i.to_dict()) for i in items]
         images = []
         for item in items:
-            with Image.open(data_dir / item.image) as image:
+            with Image.open(paths[item.id]) as image:
                 images.append(image.convert("RGB"))
         prompts = [spec.prompt(d, style="plain") for d in docs]
         responses = generate_texts(

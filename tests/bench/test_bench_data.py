@@ -27,3 +27,14 @@ def test_suite_generation(benchmark, name: str) -> None:
     total = benchmark.pedantic(run, rounds=2, iterations=1)
     assert total > 0
     benchmark.extra_info["items_per_round"] = N
+
+
+@pytest.mark.parametrize("name", ["arithmetic", "geometry", "science"])
+def test_generate_300_base_items(benchmark, name: str) -> None:
+    """``Suite.generate`` alone (no image encoding) of 300 base items: the unit tests' former
+    ``test_speed`` wall-time checks (< 5 s each), measured here instead."""
+    suite = SUITES.get(name)
+    suite.generate("test", 2, 0)  # warm the source data caches (MNIST) outside the timing
+    drafts = benchmark.pedantic(suite.generate, args=("base", 300, 11), rounds=3, iterations=1)
+    assert len(drafts) == 300
+    benchmark.extra_info["items_per_round"] = 300
