@@ -23,12 +23,12 @@ def test_every_preset_resolves_into_its_owners(preset: str) -> None:
     assert spec.source == str(PRESET_DIR / f"{preset}.yaml")
     assert isinstance(spec.eval, EvalConfig) and spec.eval.benchmarks
     assert spec.data is None or isinstance(spec.data, DataConfig)
-    assert set(spec.baselines) <= {"sft-only", "outcome-dpo", "csr-style"}
+    assert set(spec.baselines) <= {"sft-only", "outcome-dpo", "csr-style", "src-facts"}
 
 
 def test_presets_live_with_the_harness() -> None:
     assert Path(__file__).parents[1] / "harness" / "presets" == PRESET_DIR
-    assert {"smoke", "tiny", "llava15-7b", "llava-next-8b"} <= set(preset_names())
+    assert {"smoke", "tiny", "report", "llava15-7b", "llava-next-8b"} <= set(preset_names())
     assert not (Path(__file__).parents[1] / "calibrate" / "presets").exists()
 
 
@@ -119,7 +119,7 @@ def test_run_and_calibrate_read_the_same_spec(tmp_path: Path) -> None:
 
 def test_policy_training_stages_share_one_lora_config() -> None:
     shared = {f.name for f in dataclasses.fields(LoRATrainingConfig)}
-    assert len(shared) == 10  # the nine the stages repeated, and mixed_precision
+    assert len(shared) == 11  # the nine the stages repeated, mixed_precision and checkpoint_steps
     for cls in (RFTConfig, PreferenceConfig):
         assert issubclass(cls, LoRATrainingConfig) and shared <= {f.name for f in dataclasses.fields(cls)}
     # the paper's defaults where they differ (SRC.md): RFT r 4 / lr 1e-5; DPO r 256 / alpha 512 / lr 5e-7
