@@ -80,7 +80,9 @@ def trajectory_plot(results: RunResults, frame: Any, out: Path) -> list[Path]:
                     ],
                     fmt="s",
                     color=color,
-                    alpha=0.6,
+                    capsize=4,
+                    elinewidth=1.6,
+                    markeredgecolor="#212529",
                     label=f"{column}, {c.label if c.method == ORACLE_ARM else c.name}",
                 )
     iterations = [c.iteration for c in results.checkpoints if c.iteration is not None]
@@ -91,7 +93,7 @@ def trajectory_plot(results: RunResults, frame: Any, out: Path) -> list[Path]:
     oracle = any(c.method == ORACLE_ARM and c.name.startswith("iter_") for c in results.checkpoints)
     suffix = " [SRC judged by facts: ORACLE upper bound]" if oracle else ""
     ax.set_title(f"{results.run}: accuracy and rationale-answer consistency (95% CI){suffix}", fontsize=9)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=8, loc="best", framealpha=0.9)
     return _save(fig, out, f"{results.run}_trajectory")
 
 
@@ -106,15 +108,16 @@ def consistency_2x2_plot(results: RunResults, out: Path) -> list[Path]:
         for key, _, _ in SEGMENTS[:4]:
             stacks[key].append(m["table"][key] / max(m["n"], 1))
         stacks["undecided"].append((m["n"] - m["decided"]) / max(m["n"], 1))
-    fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(labels)), 3.8))
+    fig, ax = plt.subplots(figsize=(max(6.4, 1.1 * len(labels)), 4.6))
     bottom = [0.0] * len(labels)
     for key, name, color in SEGMENTS:
         ax.bar(labels, stacks[key], bottom=bottom, color=color, label=name)
         bottom = [b + v for b, v in zip(bottom, stacks[key])]
     ax.set_ylabel("share of items")
     ax.set_title(f"{results.run}: correct x consistent")
-    ax.tick_params(axis="x", rotation=30, labelsize=8)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
+    ax.tick_params(axis="x", rotation=30, labelsize=9)
+    # below the bars, two columns, at the tick labels' size: readable when the page scales the plot down
+    ax.legend(fontsize=10, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, frameon=False)
     return _save(fig, out, f"{results.run}_consistency_2x2")
 
 
@@ -138,8 +141,9 @@ def category_plot(results: RunResults, out: Path) -> list[Path]:
     ax.set_xticks(np.arange(len(names)) + width * (len(results.checkpoints) - 1) / 2)
     ax.set_xticklabels(names)
     ax.set_ylabel("accuracy")
+    ax.set_ylim(bottom=0)  # all-zero bars would otherwise get an axis down to -0.04
     ax.set_title(f"{results.run}: accuracy per category")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1, 1))
     return _save(fig, out, f"{results.run}_categories")
 
 

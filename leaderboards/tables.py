@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.metrics import RATIOS, consistency_metrics, minimum_detectable_effect, sample_columns
+from leaderboards.definitions import higher_is_better
 from leaderboards.results import CATEGORY_GROUPS, GROUP_ORDER, RunResults
 
 POOLED = "*"
@@ -28,16 +29,6 @@ POOLED_COLUMNS = (
     ("consistency", "claim coverage", "claim_coverage"),
     ("consistency", "parse failures", "parse_failure_rate"),
 )
-HIGHER_IS_BETTER = {
-    "accuracy": True,
-    "consistency_rate": True,
-    "consistency_coverage": True,
-    "claim_accuracy": True,
-    "claim_coverage": True,
-    "lucky_answer_rate": False,
-    "parse_failure_rate": False,
-}
-"""Metrics whose best value is highlighted (faithful errors have no better direction)."""
 
 
 @dataclass
@@ -181,7 +172,7 @@ def leaderboard_frame(runs: list[RunResults], bootstrap: int = 1000, seed: int =
     frame = pd.DataFrame.from_records(records)
     frame["best"] = False
     for _, part in frame.groupby(["run", "column"]):
-        direction = HIGHER_IS_BETTER.get(part["metric"].iloc[0])
+        direction = higher_is_better(part["metric"].iloc[0])  # from leaderboards/metric_definitions.md
         values = part["value"].dropna()
         if direction is None or values.nunique() < 2:
             continue  # nothing to single out when every checkpoint ties
