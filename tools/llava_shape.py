@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 SHAPES = {
     "7b": {
@@ -61,6 +64,19 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
+@contextmanager
+def default_dtype(dtype: Any) -> Iterator[None]:
+    """Create tensors in ``dtype`` inside the block (`torch.set_default_dtype`), restored after."""
+    import torch
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
 def build(out: Path, shape: str, seed: int = 0) -> Path:
     import torch
     from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
@@ -97,8 +113,9 @@ def build(out: Path, shape: str, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     started = time.perf_counter()
-    with torch.device(device):
-        model = LlavaForConditionalGeneration(config).to(torch.bfloat16).eval()
+    with torch.device(device), default_dtype(torch.bfloat16):
+        # initialised in bf16: an fp32 init then a cast would need 28 GB for the 7b shape (twice the model)
+        model = LlavaForConditionalGeneration(config).eval()
     model.generation_config = generation_config(tokenizer)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
