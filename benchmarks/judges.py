@@ -26,12 +26,10 @@ from __future__ import annotations
 
 import json
 import os
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from benchmarks.endpoint import EndpointClient, EndpointConfig, EndpointError
 from benchmarks.registry import JUDGES, UnknownNameError
 
 __all__ = [
@@ -185,7 +183,6 @@ class OpenAIJudge:
     """A chat-completions endpoint (OpenAI-compatible) rating answers with the LLaVA-Bench rule."""
 
     name = "openai"
-    RETRY_STATUS = (408, 409, 429, 500, 502, 503, 504)
 
     def __init__(
         self,
@@ -218,39 +215,31 @@ class OpenAIJudge:
 
     @property
     def endpoint(self) -> str:
-        base = self.base_url.rstrip("/")
-        return base if base.endswith("/chat/completions") else base + "/chat/completions"
+        return self._config().url
+
+    def _config(self) -> EndpointConfig:
+        return EndpointConfig(
+            base_url=self.base_url,
+            model=self.model,
+            api_key_env=None,
+            concurrency=1,
+            max_retries=self.max_retries,
+            timeout_s=self.timeout,
+            backoff_s=self.backoff,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+        )
 
     def complete(self, messages: list[dict[str, str]]) -> str:
-        """The assistant message content of one chat completion (retries transient failures)."""
-        payload = {
-            "model": self.model,
-            "messages": messages,
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-        }
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        data = json.dumps(payload).encode("utf-8")
-        last: Exception | None = None
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-            request = urllib.request.Request(self.endpoint, data=data, headers=headers, method="POST")
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    body = json.loads(response.read().decode("utf-8"))
-                return str(body["choices"][0]["message"]["content"])
-            except urllib.error.HTTPError as exc:
-                last = exc
-                if exc.code not in self.RETRY_STATUS:
-                    break
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-                last = exc
-            except (json.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
+        """The assistant message content of one chat completion (srcal's one endpoint client:
+        `benchmarks.endpoint`; transient failures retried, temperature > 0 so nothing is cached)."""
+        client = EndpointClient(self._config(), api_key=self.api_key or "")
+        try:
+            return client.chat(messages)
+        except EndpointError as exc:
+            if exc.kind == "malformed":
                 raise JudgeError(f"malformed reply from {self.endpoint}: {exc}") from exc
-        raise JudgeError(f"judge request to {self.endpoint} failed: {last}") from last
+            raise JudgeError(f"judge request to {self.endpoint} failed: {exc}") from exc
 
     def judge(
         self,

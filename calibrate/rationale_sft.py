@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
+from benchmarks.fileio import sha256_file
 from benchmarks.parsing import parse_response
 from benchmarks.pools import composition, pool_hash
 from benchmarks.records import BenchmarkItem
@@ -53,13 +54,21 @@ def apply_teacher_rationales(
         rationale = by_id.get(item.id)
         if rationale is None:
             missing += 1
-            continue
-        parsed = parse_response(rationale, item.answer_type, item.choices)
-        if answers_match(parsed.final_answer, item.answer, item.answer_type, item.choices):
+        elif teacher_drop_reason(item, rationale) is None:
             kept.append(replace(item, rationale=rationale))
         else:
             wrong += 1
     return kept, {"teacher_kept": len(kept), "teacher_wrong_answer": wrong, "teacher_missing": missing}
+
+
+def teacher_drop_reason(item: BenchmarkItem, rationale: str) -> str | None:
+    """Why a teacher rationale is not kept (``no_answer``: nothing parseable; ``wrong_answer``), else None."""
+    parsed = parse_response(rationale, item.answer_type, item.choices)
+    if parsed.final_answer is None:
+        return "no_answer"
+    if not answers_match(parsed.final_answer, item.answer, item.answer_type, item.choices):
+        return "wrong_answer"
+    return None
 
 
 def rft_items(pool: list[BenchmarkItem], cfg: RFTConfig) -> tuple[list[BenchmarkItem], dict[str, Any]]:
@@ -165,7 +174,10 @@ class RFTStage:
         return asdict(self.cfg)
 
     def inputs(self) -> dict[str, str]:
-        return {"base": self.base, "rft_pool": self.pool_hash, "items": pool_hash(self.pool)}
+        inputs = {"base": self.base, "rft_pool": self.pool_hash, "items": pool_hash(self.pool)}
+        if self.cfg.teacher_rationales:  # the file's content, not only its path (config)
+            inputs["teacher_rationales"] = sha256_file(self.cfg.teacher_rationales)
+        return inputs
 
     def run(self) -> tuple[list[str], dict[str, Any]]:
         summary = train_rft(

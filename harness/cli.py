@@ -610,5 +610,9 @@ def list_benchmarks() -> None:
         click.echo(f"{name:20s} {kind}")
 
 
+from harness.teacher_cli import teacher  # noqa: E402 (click only: start-up stays light)
+
+main.add_command(teacher)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -22,51 +19,8 @@ from benchmarks.judges import (
     parse_score_pair,
 )
 from benchmarks.registry import JUDGES
+from tests.endpoint_servers import FakeEndpoint, completion
 from tests.test_public_benchmarks import offline_hf  # noqa: F401
-
-
-class FakeEndpoint:
-    """A chat-completions server on 127.0.0.1 answering from a queue of (status, body) replies."""
-
-    def __init__(self) -> None:
-        self.replies: list[tuple[int, Any]] = []
-        self.requests: list[dict[str, Any]] = []
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server API)
-                length = int(self.headers.get("Content-Length", 0))
-                body = json.loads(self.rfile.read(length))
-                endpoint.requests.append(
-                    {"path": self.path, "auth": self.headers.get("Authorization"), "body": body}
-                )
-                status, reply = endpoint.replies.pop(0) if endpoint.replies else (500, {"error": "no reply"})
-                data = (reply if isinstance(reply, str) else json.dumps(reply)).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.server.timeout = 5
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-
-def completion(content: str) -> dict[str, Any]:
-    return {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}
 
 
 @pytest.fixture

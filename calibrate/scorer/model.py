@@ -127,6 +127,26 @@ def _response(candidate: Candidate) -> str:
     return text if len(text) <= RESPONSE_BUDGET else text[: RESPONSE_BUDGET - 3] + "..."
 
 
+def response_a(candidate: Candidate) -> str:
+    """The first shown response's line of the pairwise prompt."""
+    return f"Response A: {_response(candidate)}\n"
+
+
+def response_b(candidate: Candidate) -> str:
+    """The second shown response of the pairwise prompt (the assistant turn follows it)."""
+    return f"Response B: {_response(candidate)}"
+
+
+def pairwise_messages(item: BenchmarkItem, first: Candidate, second: Candidate) -> list[dict[str, str]]:
+    """The R-Scorer's pairwise prompt as chat messages: what a served judge is asked (`calibrate.teacher`).
+
+    The same system message and user content the scorer's chat template renders (`RScorer.prompt_text`);
+    the scorer then reads its verdict after ``Verdict:``, a served judge replies with it.
+    """
+    user = reference_text(item) + response_a(first) + response_b(second)
+    return [{"role": "system", "content": PAIRWISE_SYSTEM}, {"role": "user", "content": user}]
+
+
 def select_pairs(candidate_ids: Sequence[int], cap: int | None = None) -> list[tuple[int, int]]:
     """Unordered pairs (a < b) of ``candidate_ids``; under a cap, nearest neighbours in id order first.
 
@@ -235,8 +255,8 @@ class RScorer:
     def _segments(self, item: BenchmarkItem, first: Candidate, second: Candidate) -> tuple[str, str, str]:
         return (
             self._prefix_text(item, PAIRWISE_SYSTEM),
-            f"Response A: {_response(first)}\n",
-            f"Response B: {_response(second)}{self._post}Verdict:",
+            response_a(first),
+            f"{response_b(second)}{self._post}Verdict:",
         )
 
     def _pointwise_segments(self, item: BenchmarkItem, cand: Candidate) -> tuple[str, str]:

@@ -286,7 +286,12 @@ class ScorerStage:
         return {"scorer": asdict(self.cfg), "candidates": asdict(self.candidates)}
 
     def inputs(self) -> dict[str, str]:
-        return {"policy": self.policy.hash, "rft_pool": self.pool_hash, "items": pool_hash(self.pool)}
+        inputs = {"policy": self.policy.hash, "rft_pool": self.pool_hash, "items": pool_hash(self.pool)}
+        if self.cfg.labels:  # the label file's content, not only its path (config)
+            from benchmarks.fileio import sha256_file
+
+            inputs["labels"] = sha256_file(self.cfg.labels)
+        return inputs
 
     def run(self) -> tuple[list[str], dict[str, Any]]:
         from calibrate.candidates import generate_candidates

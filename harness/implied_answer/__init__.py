@@ -17,6 +17,8 @@ Registered readers (``READERS``):
                     ends on, the value after its last "is"). When the rationale states no
                     conclusion of the question's type it says so (``no_conclusion``);
                     it never guesses.
+    ``endpoint``    the ``lm`` reader's question sent to a served model (OpenAI-compatible endpoint,
+                    ``reader.endpoint``) through `benchmarks.endpoint`; a failed request reads ``failed``.
     ``choice``      the rationale's explicit conclusion (as ``conclusion``) when it states
                     one; else, where the answer set is closed (options, yes/no, numbers:
                     the numbers the rationale states plus the final and gold answers), the
@@ -28,7 +30,8 @@ Registered readers (``READERS``):
 
 Statuses of an :class:`ImpliedAnswer`: ``ok``; ``no_rationale`` (the response has no
 rationale: a bare answer); ``no_conclusion`` / ``invalid`` (the reader could not name an
-answer); ``tie`` / ``unsure`` / ``no_candidates`` (``choice``: no clear candidate). Only
+answer); ``tie`` / ``unsure`` / ``no_candidates`` (``choice``: no clear candidate); ``failed`` (``endpoint``: the
+request failed). Only
 ``ok`` readings decide ``consistent``.
 
 Modules: ``base`` (config, query, result, the ``READERS`` registry), ``conclusion``, ``lm``,

@@ -19,6 +19,7 @@ READERS: Registry = Registry("reader")
 READERS.register("lm", "harness.implied_answer.lm:LMReader")
 READERS.register("conclusion", "harness.implied_answer.conclusion:ConclusionReader")
 READERS.register("choice", "harness.implied_answer.choice:ChoiceReader")
+READERS.register("endpoint", "harness.implied_answer.endpoint:EndpointReader")
 
 
 @dataclass
@@ -29,7 +30,7 @@ class ReaderConfig:
         default="choice",
         metadata={
             "help": "Reader: `choice` (default: best measured validity, docs/metrics.md), `conclusion` "
-            "(no model) or `lm` (generative)."
+            "(no model), `lm` (generative) or `endpoint` (a served model: see `endpoint`)."
         },
     )
     backbone: str = field(
@@ -51,6 +52,13 @@ class ReaderConfig:
         metadata={
             "help": "`choice` reader: least probability (softmax over the candidates' scores) of the "
             "chosen candidate; below it the reading is `unsure` (undecided)."
+        },
+    )
+    endpoint: dict[str, Any] | None = field(
+        default=None,
+        metadata={
+            "help": "`endpoint` reader: the served model, as `benchmarks.endpoint.EndpointConfig` fields "
+            "({base_url, model, api_key_env, concurrency, ...}); the key itself stays in the environment."
         },
     )
     cache_dir: str | None = field(
