@@ -73,7 +73,7 @@ class EndpointConfig:
     backoff_s: float = _help(1.0, "First wait before a retry, in seconds; doubles each retry (<= 30 s).")
     temperature: float = _help(0.0, "Sampling temperature; only temperature 0 requests are cached.")
     max_tokens: int = _help(512, "Tokens the model may write per reply.")
-    extra_body: dict[str, Any] = _help(
+    extra_body: dict[str, Any] | None = _help(
         None,
         "Server-specific fields merged into every request (part of the cache key), e.g. constrained "
         'output: vLLM `{"guided_choice": ["A", "B", "Tie"]}`, llama.cpp `{"grammar": "root ::= ..."}`.',
