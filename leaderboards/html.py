@@ -12,13 +12,13 @@ from __future__ import annotations
 import base64
 import html
 import math
-import numbers
 from pathlib import Path
 from typing import Any
 
 from leaderboards.definitions import Definition, by_column, by_metric, definitions
 from leaderboards.results import RunResults
 from leaderboards.tables import (
+    best_value,
     fmt,
     groups_of,
     has_value,
@@ -204,15 +204,9 @@ def _results_table(results: RunResults, frame: Any) -> str:
 
 
 def _best_values(frame: Any, defs: dict[str, Definition | None]) -> dict[str, float]:
-    """Column -> its best value, for columns with a better direction and at least two distinct values."""
-    best = {}
-    for col, definition in defs.items():
-        if definition is None or definition.higher_is_better is None:
-            continue
-        values = [float(v) for v in frame[col] if isinstance(v, numbers.Real) and not _missing(float(v))]
-        if len(set(values)) >= 2:
-            best[col] = max(values) if definition.higher_is_better else min(values)
-    return best
+    """Column -> its best value (`best_value`: the same rule as the main table's bold)."""
+    found = {c: best_value(list(frame[c]), d.higher_is_better if d else None) for c, d in defs.items()}
+    return {c: v for c, v in found.items() if v is not None}
 
 
 def _trajectory_table(results: RunResults, frame: Any) -> str:

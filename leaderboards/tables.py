@@ -11,6 +11,8 @@ Renderers: markdown, CSV, LaTeX (booktabs) and a static HTML page (:mod:`leaderb
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,13 +174,20 @@ def leaderboard_frame(runs: list[RunResults], bootstrap: int = 1000, seed: int =
     frame = pd.DataFrame.from_records(records)
     frame["best"] = False
     for _, part in frame.groupby(["run", "column"]):
-        direction = higher_is_better(part["metric"].iloc[0])  # from leaderboards/metric_definitions.md
-        values = part["value"].dropna()
-        if direction is None or values.nunique() < 2:
-            continue  # nothing to single out when every checkpoint ties
-        best = values.max() if direction else values.min()
-        frame.loc[part.index[part["value"] == best], "best"] = True
+        # direction from leaderboards/metric_definitions.md
+        best = best_value(part["value"].tolist(), higher_is_better(part["metric"].iloc[0]))
+        if best is not None:
+            frame.loc[part.index[part["value"] == best], "best"] = True
     return frame
+
+
+def best_value(values: list[Any], higher: bool | None) -> float | None:
+    """The best of a column's numeric values in its direction (``higher``: True / False), or None when the
+    metric has no better direction or every value ties (nothing to single out)."""
+    real = [float(v) for v in values if isinstance(v, numbers.Real) and not math.isnan(float(v))]
+    if higher is None or len(set(real)) < 2:
+        return None
+    return max(real) if higher else min(real)
 
 
 COMPARED = ("accuracy", "consistency_rate", "claim_accuracy", "lucky_answer_rate", "faithful_error_rate")

@@ -238,10 +238,11 @@ def build(work: Path, shape: str = "7b") -> None:
     ``tiny``: the same architectures at small sizes (checks this script in seconds).
     """
     import torch
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from calibrate.models import default_lora_targets, load_model, save_adapter
+    from calibrate.models import load_model, save_adapter
+    from calibrate.scorer.train import scorer_lora_config
     from calibrate.zoo.tokenizer import build_micro_tokenizer
     from tools.llava_shape import build as build_llava
 
@@ -267,14 +268,7 @@ def build(work: Path, shape: str = "7b") -> None:
     if not (work / SCORER_ADAPTER / "adapter_config.json").is_file():
         cfg = spec_for("verdicts", []).calibration.scorer
         loaded = load_model(str(scorer_dir), dtype="fp32", device="cpu")
-        lora = LoraConfig(
-            r=cfg.train_lora_r,
-            lora_alpha=2 * cfg.train_lora_r,
-            lora_dropout=0.0,
-            target_modules=default_lora_targets(loaded.model),
-            task_type="CAUSAL_LM",
-        )
-        peft_model = get_peft_model(loaded.model, lora)
+        peft_model = get_peft_model(loaded.model, scorer_lora_config(cfg, loaded.model))
         for name, param in peft_model.named_parameters():  # a non-zero B: the merge changes the weights
             if "lora_B" in name:
                 torch.nn.init.normal_(param, std=1e-3)

@@ -95,6 +95,21 @@ def _sft_rows(scorer: RScorer, train: Sequence[LabelledPair]) -> list[dict[str, 
     return rows
 
 
+def scorer_lora_config(cfg: ScorerConfig, model: Any) -> Any:
+    """The R-Scorer's LoRA adapter: rank ``cfg.train_lora_r``, alpha twice the rank, the model's default targets."""
+    from peft import LoraConfig
+
+    from calibrate.models import default_lora_targets
+
+    return LoraConfig(
+        r=cfg.train_lora_r,
+        lora_alpha=2 * cfg.train_lora_r,
+        lora_dropout=0.0,
+        target_modules=default_lora_targets(model),
+        task_type="CAUSAL_LM",
+    )
+
+
 def _trainer(
     cfg: ScorerConfig,
     loaded: LoadedModel,
@@ -107,10 +122,7 @@ def _trainer(
     """A trl ``SFTTrainer`` injecting a fresh LoRA adapter into ``loaded.model``."""
     import datasets
     import torch
-    from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
-
-    from calibrate.models import default_lora_targets
 
     args = SFTConfig(
         output_dir=str(out / "trainer"),
@@ -132,13 +144,7 @@ def _trainer(
         # batches of similar prompt lengths: less padding per step (prompts run from ~100 to ~400 tokens)
         train_sampling_strategy="group_by_length",
     )
-    peft_cfg = LoraConfig(
-        r=cfg.train_lora_r,
-        lora_alpha=2 * cfg.train_lora_r,
-        lora_dropout=0.0,
-        target_modules=default_lora_targets(loaded.model),
-        task_type="CAUSAL_LM",
-    )
+    peft_cfg = scorer_lora_config(cfg, loaded.model)
     return SFTTrainer(
         model=loaded.model,
         args=args,
