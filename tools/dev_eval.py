@@ -22,8 +22,13 @@ def dev_slice(spec: Any, n: int) -> tuple[Any, list[Any]]:
     return calibration, calibration.dev_pool(n)
 
 
-def evaluate_dev(model_dir: str, items: list[Any], data_dir: Path, max_new_tokens: int) -> dict[str, Any]:
-    """Greedy accuracy and unparseable share of ``model_dir`` on ``items``, per suite and pooled."""
+def evaluate_dev(
+    model_dir: str, items: list[Any], data_dir: Path, max_new_tokens: int, **generate: Any
+) -> dict[str, Any]:
+    """Greedy accuracy and unparseable share of ``model_dir`` on ``items``, per suite and pooled.
+
+    ``generate``: further `generate` keywords (e.g. ``repetition_penalty``), for measuring decoding levers.
+    """
     from benchmarks.parsing import parse_response
     from benchmarks.paths import item_image_path
     from benchmarks.prompts import build_prompt
@@ -40,12 +45,24 @@ def evaluate_dev(model_dir: str, items: list[Any], data_dir: Path, max_new_token
         [build_prompt(item.question, item.choices, style="bare") for item in items],
         max_new_tokens=max_new_tokens,
         batch_size=32,
+        **generate,
     )
     rows: dict[str, list[tuple[bool, bool]]] = {}
+    responses = []
     for item, text in zip(items, texts):
         parsed = parse_response(text, item.answer_type, item.choices)
         right = answers_match(parsed.final_answer, item.answer, item.answer_type, item.choices)
         rows.setdefault(item.suite, []).append((bool(right), parsed.final_answer is None))
+        responses.append(
+            {
+                "id": item.id,
+                "suite": item.suite,
+                "answer": item.answer,
+                "parsed": parsed.final_answer,
+                "correct": bool(right),
+                "response": text,
+            }
+        )
     rows["all"] = [row for suite in list(rows) for row in rows[suite]]
     table = {
         suite: {
@@ -55,7 +72,8 @@ def evaluate_dev(model_dir: str, items: list[Any], data_dir: Path, max_new_token
         }
         for suite, r in rows.items()
     }
-    return {"model": model_dir, "seconds": round(time.perf_counter() - start, 1), "suites": table}
+    seconds = round(time.perf_counter() - start, 1)
+    return {"model": model_dir, "seconds": seconds, "suites": table, "responses": responses}
 
 
 def evaluate_into(
@@ -65,10 +83,19 @@ def evaluate_into(
     data_dir: Path,
     max_new_tokens: int,
     path: Path,
+    **generate: Any,
 ) -> None:
-    """`evaluate_dev` each of ``models`` into ``report["evaluations"]``, printed, and ``report`` saved to ``path`` after each."""
+    """`evaluate_dev` each of ``models`` into ``report["evaluations"]``, printed, and ``report`` saved to ``path`` after each.
+
+    Each model's responses go to ``responses-K.jsonl`` beside ``path`` (K: its place in ``report``), not into the report.
+    """
     for model in models:
-        result = evaluate_dev(model, items, data_dir, max_new_tokens)
-        report.setdefault("evaluations", []).append(result)
+        result = evaluate_dev(model, items, data_dir, max_new_tokens, **generate)
+        responses = result.pop("responses")
+        k = len(report.setdefault("evaluations", []))
+        lines = "".join(json.dumps(r) + "\n" for r in responses)
+        path.with_name(f"responses-{k}.jsonl").write_text(lines)
+        result["responses"] = path.with_name(f"responses-{k}.jsonl").name
+        report["evaluations"].append(result)
         print(model, json.dumps(result["suites"]["all"]), f"{result['seconds']} s")
         path.write_text(json.dumps(report, indent=1))

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from calibrate.rationale_sft import train_rft
@@ -36,6 +38,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--checkpoint", action="append", default=[], help="Also evaluate this model dir.")
     parser.add_argument("--no-train", action="store_true", help="Evaluate only (base + --checkpoint).")
     parser.add_argument("--no-base", action="store_true", help="Skip the base model's evaluation.")
+    parser.add_argument(
+        "--generate",
+        action="append",
+        default=[],
+        help="A `generate` keyword for the dev evaluation only, key=value (e.g. repetition_penalty=1.2).",
+    )
     args = parser.parse_args(argv)
 
     spec = resolve_run_spec(args.preset, None, [f"rft.{text}" for text in args.set])
@@ -53,7 +61,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         print(json.dumps(report["train"]))
     models = ([] if args.no_base else [base]) + args.checkpoint
     models += [] if args.no_train else [str(out / "model")]
-    evaluate_into(report, models, dev, data_dir, spec.eval.max_new_tokens, out / "dev.json")
+    generate = {key: yaml.safe_load(value) for key, value in (text.split("=", 1) for text in args.generate)}
+    report["generate"] = generate
+    evaluate_into(report, models, dev, data_dir, spec.eval.max_new_tokens, out / "dev.json", **generate)
     return report
 
 
