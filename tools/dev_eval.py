@@ -89,13 +89,15 @@ def evaluate_into(
 
     Each model's responses go to ``responses-K.jsonl`` beside ``path`` (K: its place in ``report``), not into the report.
     """
+    from benchmarks.fileio import atomic_write_text
+
     for model in models:
         result = evaluate_dev(model, items, data_dir, max_new_tokens, **generate)
         responses = result.pop("responses")
         k = len(report.setdefault("evaluations", []))
-        lines = "".join(json.dumps(r) + "\n" for r in responses)
-        path.with_name(f"responses-{k}.jsonl").write_text(lines)
-        result["responses"] = path.with_name(f"responses-{k}.jsonl").name
+        responses_path = path.with_name(f"responses-{k}.jsonl")
+        atomic_write_text(responses_path, "".join(json.dumps(r) + "\n" for r in responses))
+        result["responses"] = responses_path.name
         report["evaluations"].append(result)
         print(model, json.dumps(result["suites"]["all"]), f"{result['seconds']} s")
-        path.write_text(json.dumps(report, indent=1))
+        atomic_write_text(path, json.dumps(report, indent=1))

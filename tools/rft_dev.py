@@ -1,14 +1,16 @@
 """Choose rationale fine-tuning settings on a dev slice of the rft split, never on test.
 
     python -m tools.rft_dev --out DIR [--preset tiny] [--set max_steps=160 ...] [--dev-items 140]
-                            [--checkpoint MODEL_DIR ...] [--no-train]
+                            [--checkpoint MODEL_DIR ...] [--no-train] [--generate KEY=VALUE ...]
 
 Draws RFT's pool exactly as ``srcal run --preset PRESET`` does (stratified, ``rft.max_items``),
 trains RFT with the preset's settings and the ``--set`` overrides into ``DIR/model``, and evaluates
 greedily (the preset's ``eval.max_new_tokens``, bare prompts, as the harness does) the base model,
 the trained model and any ``--checkpoint`` on a **dev slice**: a stratified draw from the rft items
 that neither RFT nor the R-Scorer's pool uses. Prints accuracy and the share of responses with no
-parseable answer, per suite and pooled, and writes them to ``DIR/dev.json``. Issue 15's bar: the
+parseable answer, per suite and pooled, and writes them to ``DIR/dev.json`` (each model's per-item responses to
+``DIR/responses-K.jsonl``). ``--generate KEY=VALUE`` passes a decoding keyword to `generate` for the dev
+evaluation only (e.g. ``repetition_penalty=1.1``), to measure decoding levers. Issue 15's bar: the
 rationale-tuned model's accuracy at least the base's, unparseable answers <= 5%.
 """
 
@@ -45,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         help="A `generate` keyword for the dev evaluation only, key=value (e.g. repetition_penalty=1.2).",
     )
     args = parser.parse_args(argv)
+    if any("=" not in text for text in args.generate):
+        parser.error(f"--generate takes KEY=VALUE, got {[t for t in args.generate if '=' not in t]}")
 
     spec = resolve_run_spec(args.preset, None, [f"rft.{text}" for text in args.set])
     cfg = spec.calibration
