@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -203,11 +202,11 @@ def timed_call(recorder: Recorder, owner: Any, name: str, label: str) -> Iterato
         setattr(owner, name, original)
 
 
-def versions() -> dict[str, str]:
-    import peft
+def versions() -> dict[str, str | None]:
+    """The run's package versions (`calibrate.artifacts.versions`) and this machine: CPU, threads, memory."""
     import torch
-    import transformers
-    import trl
+
+    from calibrate.artifacts import versions as package_versions
 
     cpu = "unknown"
     try:
@@ -218,11 +217,7 @@ def versions() -> dict[str, str]:
     except OSError:
         pass
     return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "peft": peft.__version__,
-        "trl": trl.__version__,
+        **package_versions(),
         "cpu": cpu,
         "threads": str(torch.get_num_threads()),
         "mem_total_gib": str(round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)),
