@@ -60,6 +60,47 @@ METHOD_FREE_STAGES = ("data", "rft", "candidates")
 Progress = Callable[[str], None]
 
 
+def stage_digest(stage: Stage, cfg: RunConfig) -> str:
+    """A stage's config hash (its manifest's ``config_hash``): its result fields, the run's seed, the method.
+
+    Data, RFT and candidate search do not depend on the method (baselines reuse them).
+    """
+    method = None if stage.name in METHOD_FREE_STAGES else cfg.method
+    hashed = result_fields(stage.config())
+    return config_hash({"stage": stage.name, "config": hashed, "seed": cfg.seed, "method": method})
+
+
+def planned_stage_hashes(cfg: RunConfig, data_cfg: DataConfig | None = None) -> dict[str, str]:
+    """Every stage's config hash for ``cfg``, computed without running anything (stage name -> hash).
+
+    The stages are built as :class:`Calibration` builds them, on placeholder inputs (a stage's
+    config never reads its inputs); iteration k's stages hash alike for every k. Committed results
+    record these (``leaderboards/results/*/stage_hashes.json``) so that a change of settings cannot
+    land without regenerated results.
+    """
+    from calibrate.candidates import CandidateStage
+    from calibrate.curation import CurationStage
+    from calibrate.preference import PreferenceStage
+    from calibrate.rationale_sft import RFTStage
+    from calibrate.scorer.train import ScorerStage
+    from calibrate.verdicts import VerdictJob, VerdictStage
+
+    data_cfg = data_cfg or load_data_config(cfg.data_preset)
+    here, none = Path("."), Artifact(Path("."), "")
+    stages: list[Stage] = [DataStage(data_cfg, here, here), RFTStage(cfg.rft, "", [], "", here, here, 0)]
+    if cfg.method != "sft-only" and cfg.iterations > 0:
+        if cfg.method == "src" and cfg.scorer.kind != "facts" and not cfg.scorer.adapter:
+            stages.append(ScorerStage(cfg.scorer, cfg.candidates, none, [], "", here, here, 0))
+        job = VerdictJob(cfg, [], none, here, none)
+        stages += [
+            CandidateStage(cfg.candidates, none, [], "", here, here, 0),
+            VerdictStage(job, here),
+            CurationStage(cfg.curation, cfg.method, [], none, none, here),
+            PreferenceStage(cfg.preference, none, none, [], here, here, 0),
+        ]
+    return {stage.name: stage_digest(stage, cfg) for stage in stages}
+
+
 def _yaml(data: dict[str, Any]) -> str:
     import yaml
 
@@ -157,10 +198,7 @@ class Calibration:
         """
         directory.mkdir(parents=True, exist_ok=True)
         name, cfg_part, inputs = stage.name, stage.config(), stage.inputs()
-        # data, RFT and candidate search do not depend on the method (baselines reuse them)
-        method = None if name in METHOD_FREE_STAGES else self.cfg.method
-        hashed = result_fields(cfg_part)
-        digest = config_hash({"stage": name, "config": hashed, "seed": self.cfg.seed, "method": method})
+        digest = stage_digest(stage, self.cfg)
         label = f"{directory.name}/{name}"
         distributed = world_size() > 1
         if distributed:

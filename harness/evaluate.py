@@ -41,6 +41,11 @@ Responder = Callable[[BenchmarkSpec, list[EvalDoc], list[str], list[int]], list[
 """(spec, docs, prompts, indices to answer) -> responses for those indices."""
 
 
+EVAL_NEUTRAL_FIELDS = ("data_dir", "batch_size")
+"""EvalConfig fields that do not change results: where the built data lives, and the batch (greedy
+outputs do not depend on it)."""
+
+
 @dataclass
 class EvalConfig:
     """How checkpoints are evaluated (``srcal eval`` flags, the ``eval`` section of a run preset)."""
@@ -77,6 +82,13 @@ class EvalConfig:
             self.reader = ReaderConfig(**self.reader)
         if self.engine not in ENGINES:
             raise ValueError(f"unknown engine {self.engine!r}; expected one of {', '.join(ENGINES)}")
+
+    def results_hash(self) -> str:
+        """Hash of the fields that change results (not :data:`EVAL_NEUTRAL_FIELDS`): ``eval/index.json``'s ``eval_hash``."""
+        from calibrate.artifacts import config_hash
+
+        fields = {k: v for k, v in asdict(self).items() if k not in EVAL_NEUTRAL_FIELDS}
+        return config_hash({"eval": fields})
 
     def generation(self) -> dict[str, Any]:
         """The settings a response depends on (part of every cache key)."""

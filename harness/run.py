@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.fileio import atomic_write_json
-from calibrate.config import ORACLE_ARM, arm_name
+from calibrate.config import ORACLE_ARM, RunConfig, arm_name
 from harness.evaluate import Checkpoint, EvalFailures, Evaluation
 from harness.run_spec import RunSpec
 from harness.store import STORE_NAME, ResultsStore
@@ -49,6 +49,15 @@ def link_tree(src: Path, dst: Path) -> None:
     shutil.rmtree(stage, ignore_errors=True)
     shutil.copytree(src, stage, copy_function=link)
     os.replace(stage, dst)
+
+
+def baseline_config(cfg: RunConfig, method: str) -> RunConfig:
+    """The calibration config of baseline arm ``method`` of a run whose config is ``cfg``."""
+    name = f"{cfg.name}-{method}"
+    if method == ORACLE_ARM:  # SRC with the fact judge as its scorer: an oracle upper bound
+        scorer = dataclasses.replace(cfg.scorer, kind="facts", mode="pairwise")
+        return dataclasses.replace(cfg, method="src", scorer=scorer, name=name)
+    return dataclasses.replace(cfg, method=method, name=name)
 
 
 class Run:
@@ -114,10 +123,7 @@ class Run:
         if not (directory / "iter_0").exists():
             directory.mkdir(parents=True, exist_ok=True)
             link_tree(self.run_dir / "iter_0", directory / "iter_0")  # same RFT: not trained twice
-        cfg = dataclasses.replace(self.cfg, method=method, name=f"{self.cfg.name}-{method}")
-        if method == ORACLE_ARM:  # SRC with the fact judge as its scorer: an oracle upper bound
-            scorer = dataclasses.replace(self.cfg.scorer, kind="facts", mode="pairwise")
-            cfg = dataclasses.replace(cfg, method="src", scorer=scorer)
+        cfg = baseline_config(self.cfg, method)
         last = f"iter_{cfg.iterations}"
 
         def landed(name: str, model_dir: Path) -> None:
@@ -184,6 +190,7 @@ class Run:
             "iterations": self.cfg.iterations,
             "baselines": self.baselines,
             "benchmarks": self.eval_cfg.benchmarks,
+            "eval_hash": self.eval_cfg.results_hash(),
             "checkpoints": self.checkpoints,
             "order": list(self.checkpoints),
             "failures": {k: v for k, v in self.failures.items() if v},

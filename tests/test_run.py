@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,21 +11,9 @@ import pytest
 
 from benchmarks.registry import BUILTIN_SUITES
 from harness.store import ResultsStore
+from tests.conftest import run_smoke as _run
 
 CHECKPOINTS = ("base", "iter_0", "iter_1", "iter_2", "iter_3", "outcome-dpo", "csr-style")
-
-
-def _run(run_dir: Path, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "harness.cli", "run", "--preset", "smoke", "--run-dir", str(run_dir), *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ), timeout=1200)
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
-    run_dir = tmp_path_factory.mktemp("run") / "smoke"
-    proc = _run(run_dir)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return run_dir, proc
 
 
 def test_every_checkpoint_is_evaluated(smoke_run: tuple[Path, subprocess.CompletedProcess]) -> None:

@@ -47,23 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-TIMING_KEYS = frozenset(
-    {
-        "seconds",
-        "build_seconds",
-        "finished_at",
-        "created",
-        "indexed_at",
-        "timing",
-        "train_runtime",
-        "peak_cuda_gib",
-        "tokens_per_s",
-        "pairs_per_s",
-        "train_samples_per_second",
-        "train_steps_per_second",
-    }
-)
-"""Keys whose values are wall-clock times, rates or dates, wherever they appear."""
+from harness.fingerprints import TIMING_KEYS
 
 INVOCATION_COUNTERS = {
     "candidates.manifest.json": ("summary", {"items_generated", "tokens"}),
