@@ -97,22 +97,28 @@ def path_hash(path: str | Path) -> str:
 
 
 def reset_cuda_peak() -> None:
-    """Start a new peak-memory window on every visible CUDA device (no-op without CUDA)."""
+    """Start a new peak-memory window on every visible CUDA device (no-op without CUDA).
+
+    Only where CUDA is initialised in this process: before that nothing is allocated, so the window
+    is empty already, and torch's reset raises there (``RuntimeError: Invalid device argument``, as
+    every stage of `srcal calibrate` did on a fresh H200 process at f017e41).
+    """
     import torch
 
-    if torch.cuda.is_available():
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
         for device in range(torch.cuda.device_count()):
             torch.cuda.reset_peak_memory_stats(device)
 
 
 def cuda_peak_gib() -> float | None:
-    """Peak CUDA memory torch's allocator reserved in this process since the last reset, in GiB (None: no CUDA).
+    """Peak CUDA memory torch's allocator reserved in this process since the last reset, in GiB.
 
-    Reserved, not allocated: it is what counts against the card's memory (cache included).
+    Reserved, not allocated: it is what counts against the card's memory (cache included). None where
+    CUDA is absent or was never initialised in this process (nothing ran on it).
     """
     import torch
 
-    if not torch.cuda.is_available():
+    if not (torch.cuda.is_available() and torch.cuda.is_initialized()):
         return None
     peak = max(torch.cuda.max_memory_reserved(d) for d in range(torch.cuda.device_count()))
     return round(peak / 2**30, 2)
@@ -214,22 +220,23 @@ def shard_path(path: str | Path, rank: int) -> Path:
     return path.with_name(f"{path.stem}.rank{rank}{path.suffix}")
 
 
-def merge_shards(path: str | Path, item_ids: list[str]) -> list[dict[str, Any]]:
+def merge_shards(path: str | Path, item_ids: list[str], key: str = "item_id") -> list[dict[str, Any]]:
     """Join the ranks' `shard_path` logs into ``path`` (item order; rank 0 writes, every rank waits).
 
-    Returns the merged records of ``item_ids`` in that order, on every rank.
+    Records ``path`` already holds (an earlier, resumed run's) are kept unless a shard has the item
+    again. Returns the merged records of ``item_ids`` in that order, on every rank.
     """
     from calibrate.checkpoints import is_main_process, wait_for_everyone
 
     path = Path(path)
     wait_for_everyone()
     if is_main_process():
-        records: dict[str, dict[str, Any]] = {}
+        records: dict[str, dict[str, Any]] = dict(ItemLog(path, key=key).records) if path.is_file() else {}
         shards = sorted(path.parent.glob(f"{path.stem}.rank*{path.suffix}"))
         for shard in shards:
-            records.update(ItemLog(shard).records)
+            records.update(ItemLog(shard, key=key).records)
         atomic_write_text(path, "".join(jsonl_line(records[i]) for i in item_ids if i in records))
         for shard in shards:
             shard.unlink()
     wait_for_everyone()
-    return ItemLog(path).ordered(item_ids)
+    return ItemLog(path, key=key).ordered(item_ids)

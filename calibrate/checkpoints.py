@@ -43,6 +43,14 @@ def is_main_process() -> bool:
     return rank() == 0
 
 
+def own_indices(count: int) -> list[int]:
+    """The item indices this rank handles: ``i % world_size == rank`` (all of them in a single process).
+
+    The one sharding rule of per-item work (verdicts, evaluation); the merged result is in item order.
+    """
+    return [i for i in range(count) if i % world_size() == rank()]
+
+
 def wait_for_everyone() -> None:
     """A barrier across the processes of a distributed job (no-op in a single process)."""
     if world_size() > 1:

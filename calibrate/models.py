@@ -185,11 +185,20 @@ def _offline() -> bool:
 
 
 def resolve_device(device: str = "auto") -> torch.device:
-    """Device for `device`: "auto" -> cuda if available, else cpu; anything else goes to `torch.device`."""
+    """Device for `device`: "auto" -> cuda if available, else cpu; anything else goes to `torch.device`.
+
+    Under a distributed launch (``LOCAL_RANK`` set by ``accelerate launch``/torchrun) "auto" is this
+    process's own GPU, ``cuda:<LOCAL_RANK>``: every rank on ``cuda:0`` would share one card.
+    """
+    import os
+
     import torch
 
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        local = os.environ.get("LOCAL_RANK")
+        return torch.device(f"cuda:{int(local) % torch.cuda.device_count()}" if local else "cuda")
     return torch.device(device)
 
 

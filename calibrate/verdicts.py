@@ -118,7 +118,7 @@ class VerdictStage:
         return {"candidates": self.job.candidates.hash, **self.scorer.inputs()}
 
     def run(self) -> tuple[list[str], dict[str, Any]]:
-        from calibrate.checkpoints import rank, world_size
+        from calibrate.checkpoints import own_indices, rank, world_size
 
         out = self.directory / self.output
         items = self.job.items
@@ -126,7 +126,7 @@ class VerdictStage:
         if world_size() == 1:
             summary = self.scorer.score(items, out)
         else:
-            mine = [item for i, item in enumerate(items) if i % world_size() == rank()]
+            mine = [items[i] for i in own_indices(len(items))]
             self.scorer.score(mine, shard_path(out, rank()))
             summary = {"items": len(merge_shards(out, ids)), "processes": world_size()}
         records = read_records(CandidateScores, out, ids)

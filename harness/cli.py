@@ -305,14 +305,32 @@ def _say() -> Callable[[str], None]:
 @click.option("--benchmarks", default=None, help="Comma-separated benchmarks (default: all built-in suites).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--limit", type=int, default=None, help="First N documents per benchmark.")
-@click.option("--batch-size", type=int, default=None, help="Prompts per batch (results do not depend on it).")
+@click.option(
+    "--batch-size",
+    default=None,
+    help="Prompts per batch (results do not depend on it), or auto: as many as the device's free memory holds.",
+)
 @click.option(
     "--data", "data_dir", type=click.Path(file_okay=False), help="Built dataset for built-in suites."
 )
 @click.option(
     "--source", "sources", multiple=True, help="Public benchmark data: NAME=DIR_OR_HUB_ID (repeatable)."
 )
-@click.option("--engine", type=click.Choice(["native", "lmms-eval"]), default="native", show_default=True)
+@click.option(
+    "--engine",
+    type=click.Choice(["native", "lmms-eval", "endpoint"]),
+    default="native",
+    show_default=True,
+    help="native: the model here; lmms-eval; endpoint: a served policy (--model is its served name).",
+)
+@click.option(
+    "--endpoint",
+    "endpoint_url",
+    default=None,
+    metavar="URL",
+    help="engine endpoint: the OpenAI-compatible base URL (e.g. http://localhost:8000/v1); the key is read "
+    "from $OPENAI_API_KEY (--set endpoint.api_key_env=NAME for another variable).",
+)
 @_reader_options
 @click.option(
     "--set", "overrides", multiple=True, help="Override an EvalConfig field: --set max_new_tokens=64."
@@ -323,10 +341,11 @@ def eval_command(
     benchmarks: str | None,
     out: str,
     limit: int | None,
-    batch_size: int | None,
+    batch_size: str | None,
     data_dir: str | None,
     sources: tuple,
     engine: str,
+    endpoint_url: str | None,
     reader: str | None,
     reader_model: str | None,
     overrides: tuple,
@@ -334,11 +353,13 @@ def eval_command(
     """Evaluate a model (+ adapter) on benchmarks: samples.jsonl and metrics.json per benchmark."""
     from harness.evaluate import EvalFailures, eval_config_from, evaluate, results_table
 
+    if endpoint_url:
+        overrides = (f"endpoint.base_url={endpoint_url}", *overrides)
     cfg = eval_config_from(
         overrides,
         benchmarks=benchmarks.split(",") if benchmarks else None,
         limit=limit,
-        batch_size=batch_size,
+        batch_size=int(batch_size) if batch_size and batch_size.isdigit() else batch_size,
         data_dir=data_dir,
         sources=sources,
         engine=engine,

@@ -16,6 +16,11 @@ record carries a cache key (model hash + adapter hash + generation config + docu
 prompt), so a rerun skips a finished benchmark whose fingerprint matches, resumes an
 unfinished one at the first missing sample, and recomputes samples whose key changed.
 A benchmark that fails is reported and the others still run.
+
+Under ``accelerate launch`` / ``torchrun`` (``WORLD_SIZE`` > 1) each process loads the checkpoint on
+its own device and answers documents ``i % world_size == rank`` into its own log
+(``samples.rank<r>.jsonl``: resumable per process); rank 0 merges the logs in document order, then
+reads, scores and writes the metrics, which equal a single process's (tests/test_distributed_eval.py).
 """
 
 from __future__ import annotations
@@ -35,13 +40,24 @@ from benchmarks.spec import BenchmarkSpec, EvalDoc
 from harness.implied_answer import ReaderConfig
 
 METRICS_VERSION = 2  # 2: claim_coverage, no_claim_responses
-ENGINES = ("native", "lmms-eval")
+ENGINES = ("native", "lmms-eval", "endpoint")
 Progress = Callable[[str], None]
-Responder = Callable[[BenchmarkSpec, list[EvalDoc], list[str], list[int]], list[str]]
+
+
+@dataclass(frozen=True)
+class FailedResponse:
+    """A document a responder could not answer (a served policy's failed request): nothing is logged for it."""
+
+    message: str
+
+
+Responder = Callable[
+    [BenchmarkSpec, list[EvalDoc], list[str], list[int], Path | None], list[str | FailedResponse]
+]
 """(spec, docs, prompts, indices to answer) -> responses for those indices."""
 
 
-EVAL_NEUTRAL_FIELDS = ("data_dir", "batch_size")
+EVAL_NEUTRAL_FIELDS = ("data_dir", "batch_size", "memory_budget_gib")
 """EvalConfig fields that do not change results: where the built data lives, and the batch (greedy
 outputs do not depend on it)."""
 
@@ -63,14 +79,39 @@ class EvalConfig:
         metadata={"help": "Public benchmark -> local directory or hub id (default: its hub id)."},
     )
     limit: int | None = field(default=None, metadata={"help": "First N documents per benchmark (None: all)."})
-    batch_size: int = field(
-        default=8, metadata={"help": "Prompts per generation batch (results do not depend on it)."}
+    batch_size: int | str = field(
+        default=8,
+        metadata={
+            "help": "Prompts per generation batch (results do not depend on it), or `auto`: the most "
+            "sequences whose KV cache fits in the device's free memory (or `memory_budget_gib`) after the "
+            "weights, less 20% headroom (calibrate/memory.py)."
+        },
+    )
+    memory_budget_gib: float | None = field(
+        default=None,
+        metadata={
+            "help": "batch_size auto: the GiB weights + sequences may use (None: the device's free memory)."
+        },
     )
     max_new_tokens: int = field(default=96, metadata={"help": "Tokens generated per response (greedy)."})
     prompt_style: str = field(
         default="bare", metadata={"help": "bare (as RFT trains: no instruction), plain or rationale."}
     )
-    engine: str = field(default="native", metadata={"help": "native or lmms-eval."})
+    engine: str = field(
+        default="native",
+        metadata={
+            "help": "native (local model), lmms-eval, or endpoint (a served policy: `endpoint` says where; "
+            "the checkpoint's --model is the served model's name, e.g. a vLLM LoRA module)."
+        },
+    )
+    endpoint: dict[str, Any] | None = field(
+        default=None,
+        metadata={
+            "help": "engine=endpoint: the server, as `benchmarks.endpoint.EndpointConfig` fields (base_url, "
+            "api_key_env, concurrency, max_retries, timeout_s, ...); model, temperature (0) and max_tokens "
+            "(max_new_tokens) are the evaluation's."
+        },
+    )
     dtype: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA, fp32 on CPU), fp32, bf16."})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N."})
     bootstrap_samples: int = field(default=1000, metadata={"help": "Bootstrap resamples for 95% CIs."})
@@ -82,12 +123,23 @@ class EvalConfig:
             self.reader = ReaderConfig(**self.reader)
         if self.engine not in ENGINES:
             raise ValueError(f"unknown engine {self.engine!r}; expected one of {', '.join(ENGINES)}")
+        size = self.batch_size
+        if size != "auto" and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise ValueError(f"batch_size must be a positive integer or 'auto', got {size!r}")
+        if self.engine == "endpoint" and not (self.endpoint or {}).get("base_url"):
+            raise ValueError("engine endpoint needs endpoint.base_url (--endpoint URL)")
+        if self.endpoint is not None:
+            from harness.endpoint_engine import endpoint_config
+
+            endpoint_config("(checked)", self)  # unknown or ill-typed fields fail here, not mid-run
 
     def results_hash(self) -> str:
         """Hash of the fields that change results (not :data:`EVAL_NEUTRAL_FIELDS`): ``eval/index.json``'s ``eval_hash``."""
         from calibrate.artifacts import config_hash
 
         fields = {k: v for k, v in asdict(self).items() if k not in EVAL_NEUTRAL_FIELDS}
+        if fields["endpoint"] is None:  # added later: unset, it leaves the hash of earlier results as it was
+            del fields["endpoint"]
         return config_hash({"eval": fields})
 
     def generation(self) -> dict[str, Any]:
@@ -97,6 +149,7 @@ class EvalConfig:
             "max_new_tokens": self.max_new_tokens,
             "prompt_style": self.prompt_style,
             "engine": self.engine,
+            **({"endpoint": self.endpoint["base_url"]} if self.engine == "endpoint" else {}),
         }
 
 
@@ -246,6 +299,8 @@ class Evaluation:
         self._loaded: Any = None
         self._reader: Any = None
         self._responder = responder
+        self._batch = 1
+        """The batch of the benchmark being answered (``cfg.batch_size``, or what ``auto`` chose)."""
         self.generated = 0
 
     # lazily built pieces: a skipped benchmark loads no model
@@ -306,6 +361,10 @@ class Evaluation:
         return results
 
     def _write_summary(self, results: dict[str, Any], failures: dict[str, str]) -> None:
+        from calibrate.checkpoints import is_main_process
+
+        if not is_main_process():
+            return
         keys = (
             "n",
             "accuracy",
@@ -351,22 +410,40 @@ class Evaluation:
             self.say(f"{name}: up to date ({done['n']} samples), skipped")
             return done
 
-        from calibrate.artifacts import ItemLog
+        from calibrate.artifacts import ItemLog, merge_shards, shard_path
+        from calibrate.checkpoints import is_main_process, own_indices, rank, wait_for_everyone, world_size
 
-        log = ItemLog(directory / "samples.jsonl", key="id")
-        todo = [i for i, d in enumerate(docs) if log.records.get(d.id, {}).get("cache_key") != keys[i]]
+        samples, ids, world = directory / "samples.jsonl", [d.id for d in docs], world_size()
+        log = ItemLog(samples, key="id")
+
+        def missing(i: int, *logs: ItemLog) -> bool:
+            return all(lg.records.get(docs[i].id, {}).get("cache_key") != keys[i] for lg in logs)
+
+        generated = sum(missing(i, log) for i in range(len(docs)))
+        # Under a distributed launch rank r answers documents i % world == r into its own log;
+        # rank 0 merges the logs in document order, then reads, scores and writes the metrics.
+        mine = log if world == 1 else ItemLog(shard_path(samples, rank()), key="id")
+        todo = [i for i in own_indices(len(docs)) if missing(i, log, mine)]
         if todo:
-            self.say(f"{name}: {len(todo)} of {len(docs)} samples to generate")
-            self._answer(spec, docs, prompts, keys, todo, base, log)
+            shard = f" (rank {rank()} of {world})" if world > 1 else ""
+            self.say(f"{name}: {len(todo)} of {len(docs)} samples to generate{shard}")
+            self._answer(spec, docs, prompts, keys, todo, base, mine)
+        if world > 1:
+            merge_shards(samples, ids, key="id")
+            if not is_main_process():
+                wait_for_everyone()  # rank 0 writes the metrics
+                return json.loads((directory / "metrics.json").read_text())
+            log = ItemLog(samples, key="id")
         stale = [i for i, d in enumerate(docs) if log.records[d.id].get("reader_key") != self.reader_key]
         if stale:  # responses are cached; another reader (or scorer) only re-reads them
             self.say(f"{name}: re-reading {len(stale)} cached responses with {self.reader_key}")
             self._reread(spec, docs, stale, log)
-        ids = [d.id for d in docs]
         log.rewrite_ordered(ids)
         rows = log.ordered(ids)
-        metrics = self._metrics(spec, rows, fingerprint, started, len(todo))
+        metrics = self._metrics(spec, rows, fingerprint, started, generated)
         atomic_write_json(directory / "metrics.json", metrics)
+        if world > 1:
+            wait_for_everyone()
         brief = ", ".join(
             f"{k.replace('_rate', '').replace('_', ' ')} {metrics[k]:.3f}"
             for k in ("accuracy", "consistency_rate", "consistency_coverage", "parse_failure_rate")
@@ -401,13 +478,23 @@ class Evaluation:
         """Generate, score and read the ``todo`` documents, appending each chunk as it finishes."""
         from harness.consistency import consistency_fields, read_query
 
-        chunk_size = max(self.cfg.batch_size * 4, 4)
+        batch_size = self._batch = self._batch_size(spec, docs, prompts, todo, base)
+        chunk_size = max(batch_size * 4, 4)
         total, finished, t0 = len(todo), 0, time.perf_counter()
+        failed: list[tuple[str, str]] = []
         for start in range(0, total, chunk_size):
-            chunk = todo[start : start + chunk_size]
             began = time.perf_counter()
-            responses = self._respond(spec, docs, prompts, chunk, base)
-            per_sample = (time.perf_counter() - began) / len(chunk)
+            answers = self._respond(spec, docs, prompts, todo[start : start + chunk_size], base)
+            per_sample = (time.perf_counter() - began) / len(answers)
+            failed += [
+                (docs[i].id, a.message)
+                for i, a in zip(todo[start : start + chunk_size], answers)
+                if isinstance(a, FailedResponse)
+            ]
+            kept = [(i, a) for i, a in zip(todo[start : start + chunk_size], answers) if isinstance(a, str)]
+            if not kept:
+                continue
+            chunk, responses = [i for i, _ in kept], [a for _, a in kept]
             scored = [spec.score(r, docs[i]) for r, i in zip(responses, chunk)]
             implied = self.reader.read([read_query(docs[i], s) for s, i in zip(scored, chunk)])
             records = []
@@ -423,7 +510,7 @@ class Evaluation:
                         **row,
                         **consistency_fields(spec, doc, row, imp),
                         "reader_key": self.reader_key,
-                        "timing": {"generate_s": round(per_sample, 4), "batch_size": self.cfg.batch_size},
+                        "timing": {"generate_s": round(per_sample, 4), "batch_size": batch_size},
                         "cache_key": keys[i],
                     }
                 )
@@ -431,6 +518,34 @@ class Evaluation:
             finished += len(chunk)
             rate = finished / max(time.perf_counter() - t0, 1e-9)
             self.say(f"{spec.name}: {finished}/{total} samples ({rate:.2f} samples/s)")
+        if failed:  # the answered ones are logged: a rerun asks only for these
+            doc_id, message = failed[0]
+            raise EvalError(
+                f"{spec.name}: {len(failed)} of {total} documents got no response (first: document "
+                f"{doc_id}: {message}); the {finished} answered are kept, a rerun asks only for the rest"
+            )
+
+    def _batch_size(
+        self, spec: BenchmarkSpec, docs: list[EvalDoc], prompts: list[str], todo: list[int], base: Path | None
+    ) -> int:
+        """``cfg.batch_size``, or for ``auto`` the most sequences of the longest prompt + new tokens that fit."""
+        if self.cfg.batch_size != "auto":
+            return int(self.cfg.batch_size)
+        if self._responder is not None:
+            return 8  # a served policy batches on its server: this is only how many requests go per chunk
+        from calibrate.generation import chat_prompt
+        from calibrate.memory import auto_batch_size
+
+        loaded = self.model()
+        longest = max(todo, key=lambda i: len(prompts[i]))
+        text = chat_prompt(loaded.processor, prompts[longest])
+        inputs = loaded.processor(
+            images=[open_image(spec, docs[longest], base)], text=[text], return_tensors="pt"
+        )
+        tokens = int(inputs["input_ids"].shape[1]) + self.cfg.max_new_tokens
+        size = auto_batch_size(loaded.model, tokens, self.cfg.memory_budget_gib)
+        self.say(f"{spec.name}: batch_size auto = {size} (sequences of up to {tokens} tokens)")
+        return size
 
     @property
     def reader_key(self) -> str:
@@ -455,9 +570,9 @@ class Evaluation:
         prompts: list[str],
         chunk: list[int],
         base: Path | None,
-    ) -> list[str]:
+    ) -> list[str | FailedResponse]:
         if self._responder is not None:
-            return self._responder(spec, docs, prompts, chunk)
+            return self._responder(spec, docs, prompts, chunk, base)
         from calibrate.generation import generate_texts
 
         loaded = self.model()
@@ -470,7 +585,7 @@ class Evaluation:
             [images[j] for j in order],
             [prompts[chunk[j]] for j in order],
             max_new_tokens=self.cfg.max_new_tokens,
-            batch_size=self.cfg.batch_size,
+            batch_size=self._batch,
         )
         out = [""] * len(chunk)
         for j, text in zip(order, texts):
@@ -531,11 +646,19 @@ def evaluate(
     name: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model`` (+ ``adapter``) on ``cfg.benchmarks`` into ``out``; returns metrics per benchmark."""
-    responder = None
+    responder: Responder | None = None
     if cfg.engine == "lmms-eval":
         from harness.lmms_engine import LmmsResponder
 
         responder = LmmsResponder(model, adapter, cfg, Path(out) / ".lmms", progress)
+    elif cfg.engine == "endpoint":
+        from harness.endpoint_engine import EndpointResponder
+
+        if adapter is not None:
+            raise EvalError(
+                "engine endpoint: serve the adapter as its own model (vLLM --lora-modules NAME=DIR)"
+            )
+        responder = EndpointResponder(model, cfg, progress)
     return Evaluation(Checkpoint(model, adapter, name), cfg, out, progress, responder).run()
 
 

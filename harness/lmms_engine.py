@@ -51,7 +51,12 @@ class LmmsResponder:
         self._responses: dict[str, list[str]] = {}
 
     def __call__(
-        self, spec: BenchmarkSpec, docs: list[EvalDoc], prompts: list[str], indices: list[int]
+        self,
+        spec: BenchmarkSpec,
+        docs: list[EvalDoc],
+        prompts: list[str],
+        indices: list[int],
+        base: Path | None = None,
     ) -> list[str]:
         if spec.name not in self._responses:
             self._responses[spec.name] = self._run(spec, docs, prompts)

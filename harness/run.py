@@ -137,6 +137,8 @@ class Run:
         ).run()
 
     def _evaluate(self, name: str, model: str, method: str, iteration: int | None) -> None:
+        from calibrate.checkpoints import is_main_process, wait_for_everyone
+
         self.say(f"evaluating {name}")
         out = self.run_dir / "eval" / name
         evaluation = Evaluation(Checkpoint(model, None, name), self.eval_cfg, out, progress=self.say)
@@ -145,7 +147,9 @@ class Run:
             self.say(
                 f"{name}: same weights as {donor} (content hash): its responses are reused, not regenerated"
             )
-            self._seed_samples(self.run_dir / "eval" / donor, out)
+            if is_main_process():
+                self._seed_samples(self.run_dir / "eval" / donor, out)
+            wait_for_everyone()
         try:
             self.results[name] = evaluation.run()
             self.failures[name] = {}
@@ -181,7 +185,11 @@ class Run:
                 shutil.copyfile(samples, target)
 
     def _refresh(self) -> None:
-        """Re-index the store and write eval/index.json (the leaderboard's inputs)."""
+        """Re-index the store and write eval/index.json (the leaderboard's inputs; rank 0 of a launch)."""
+        from calibrate.checkpoints import is_main_process
+
+        if not is_main_process():
+            return
         with ResultsStore(self.run_dir / STORE_NAME) as store:
             rows = store.refresh(self.run_dir, self.cfg.name, self.checkpoints)
         index = {

@@ -82,6 +82,12 @@ class FakeEndpoint:
         self.server.server_close()
         self.thread.join(timeout=5)
 
+    def __enter__(self) -> FakeEndpoint:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def free_port() -> int:
     with socket.socket() as sock:
