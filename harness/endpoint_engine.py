@@ -1,8 +1,10 @@
 """The served-policy engine (``srcal eval --engine endpoint``): responses from an OpenAI-compatible server.
 
 The path users take for speed at scale: the policy served by vLLM (or SGLang, TGI, llama.cpp's server,
-``transformers serve``), one served model name per checkpoint (vLLM ``--enable-lora --lora-modules
-iter_1=RUN/iter_1/adapter ...``), and ``srcal eval --model iter_1 --engine endpoint --endpoint URL``.
+``transformers serve``), one served model name per checkpoint, and ``srcal eval --model iter_1 --engine
+endpoint --endpoint URL``. SRC's checkpoints are a chain of merged models (iteration k's adapter is
+trained on ``iter_{k-1}/model``), so each is served as its own model (``vllm serve RUN/iter_1/model
+--served-model-name iter_1``); adapters of one base can share a server (``--lora-modules NAME=DIR``).
 Each document is one chat request (the image inline as a PNG data URL, then the same prompt text the
 native engine renders), greedy (temperature 0), ``max_new_tokens`` as ``max_tokens``, through the
 project's one client (`benchmarks.endpoint.EndpointClient`: bounded concurrency, retries, per-request

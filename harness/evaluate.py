@@ -101,7 +101,8 @@ class EvalConfig:
         default="native",
         metadata={
             "help": "native (local model), lmms-eval, or endpoint (a served policy: `endpoint` says where; "
-            "the checkpoint's --model is the served model's name, e.g. a vLLM LoRA module)."
+            "the checkpoint's --model is its served name, e.g. `vllm serve RUN/iter_1/model "
+            "--served-model-name iter_1`: docs/gpu.md)."
         },
     )
     endpoint: dict[str, Any] | None = field(
