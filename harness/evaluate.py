@@ -57,9 +57,9 @@ Responder = Callable[
 """(spec, docs, prompts, indices to answer) -> responses for those indices."""
 
 
-EVAL_NEUTRAL_FIELDS = ("data_dir", "batch_size", "memory_budget_gib")
-"""EvalConfig fields that do not change results: where the built data lives, and the batch (greedy
-outputs do not depend on it)."""
+EVAL_NEUTRAL_FIELDS = ("data_dir", "batch_size", "memory_budget_gib", "kv_cache")
+"""EvalConfig fields that do not change results: where the built data lives, the batch and the KV cache's
+kind (greedy outputs do not depend on them: tests/test_evaluate.py)."""
 
 
 @dataclass
@@ -85,6 +85,14 @@ class EvalConfig:
             "help": "Prompts per generation batch (results do not depend on it), or `auto`: the most "
             "sequences whose KV cache fits in the device's free memory (or `memory_budget_gib`) after the "
             "weights, less 20% headroom (calibrate/memory.py)."
+        },
+    )
+    kv_cache: str = field(
+        default="dynamic",
+        metadata={
+            "help": "dynamic (grows per step) or static (preallocated for prompt + max_new_tokens: on CUDA "
+            "transformers then compiles the decode step with CUDA graphs; on CPU it runs eager). Greedy "
+            "outputs are the same (tested)."
         },
     )
     memory_budget_gib: float | None = field(
@@ -127,6 +135,8 @@ class EvalConfig:
         size = self.batch_size
         if size != "auto" and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
             raise ValueError(f"batch_size must be a positive integer or 'auto', got {size!r}")
+        if self.kv_cache not in ("dynamic", "static"):
+            raise ValueError(f"kv_cache must be dynamic or static, got {self.kv_cache!r}")
         if self.engine == "endpoint" and not (self.endpoint or {}).get("base_url"):
             raise ValueError("engine endpoint needs endpoint.base_url (--endpoint URL)")
         if self.endpoint is not None:
@@ -587,6 +597,7 @@ class Evaluation:
             [prompts[chunk[j]] for j in order],
             max_new_tokens=self.cfg.max_new_tokens,
             batch_size=self._batch,
+            **({"cache_implementation": "static"} if self.cfg.kv_cache == "static" else {}),
         )
         out = [""] * len(chunk)
         for j, text in zip(order, texts):

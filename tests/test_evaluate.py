@@ -88,6 +88,18 @@ class TestEval:
         assert len(responses[1]) == 20
         assert responses[1] == responses[8]
 
+    def test_static_kv_cache_gives_the_same_greedy_tokens(
+        self, micro: Path, smoke_dataset: Path, tmp_path: Path
+    ) -> None:
+        responses = {}
+        for cache in ("dynamic", "static"):
+            cfg = _cfg(smoke_dataset, benchmarks=["charts"], limit=10, batch_size=4, kv_cache=cache)
+            Evaluation(Checkpoint(str(micro)), cfg, tmp_path / cache).run()
+            responses[cache] = [
+                r["response"] for r in _samples(tmp_path / cache / "charts" / "samples.jsonl")
+            ]
+        assert len(responses["static"]) == 10 and responses["static"] == responses["dynamic"]
+
     def test_rerun_is_served_from_cache(self, micro: Path, smoke_dataset: Path, tmp_path: Path) -> None:
         cfg = _cfg(smoke_dataset, benchmarks=["digits"], limit=6)
         Evaluation(Checkpoint(str(micro)), cfg, tmp_path / "out").run()

@@ -42,4 +42,5 @@ def test_gpu_check_runs_on_cpu(tmp_path: Path) -> None:
     assert {"iter_0/rft", "iter_1/candidates", "iter_1/verdicts", "iter_1/preference"} <= set(stages)
     assert "leaderboard ok" in proc.stdout
     evals = (out / "eval.txt").read_text().splitlines()
-    assert len(evals) == 3 and all("peak_cuda_gib None" in line for line in evals)  # CPU: no CUDA
+    assert len(evals) == 6 and all("peak_cuda_gib None" in line for line in evals)  # CPU: no CUDA
+    assert all(line.endswith("same responses True") for line in evals[3:])

@@ -61,3 +61,18 @@ class TestSrcalTiny:
     def test_trl_sft_and_dpo_on_tiny(self, tiny: Path, smoke_dataset: Path, tmp_path: Path) -> None:
         run_lora_sft(tiny, smoke_dataset, tmp_path / "sft", batch_size=2)
         run_lora_dpo(tiny, smoke_dataset, tmp_path / "dpo", batch_size=2)
+
+
+def test_static_kv_cache_gives_the_same_greedy_tokens(tiny: Path, smoke_dataset: Path) -> None:
+    """srcal-tiny (SmolLM2 inside LLaVA): a static KV cache decodes the same greedy tokens as the dynamic one."""
+    from calibrate.generation import generate_texts, load_rgb
+    from calibrate.models import load_model
+
+    loaded = load_model(str(tiny), dtype="fp32", device="cpu")
+    items = read_items(smoke_dataset / "test.jsonl")[::7][:8]
+    images = [load_rgb(smoke_dataset / item.image) for item in items]
+    prompts = [item.question for item in items]
+    args = (loaded.model, loaded.processor, images, prompts)
+    dynamic = generate_texts(*args, max_new_tokens=48, batch_size=4)
+    static = generate_texts(*args, max_new_tokens=48, batch_size=4, cache_implementation="static")
+    assert static == dynamic and any(dynamic)

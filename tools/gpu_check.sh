@@ -9,7 +9,8 @@
 # 2. `srcal calibrate --preset llava15-7b` on it for one iteration with the paper's batch sizes,
 #    LoRA ranks and generation budgets, on the smoke pools (few steps; an 8-line scorer stand-in:
 #    Qwen2.5-1.5B is not offline); peak CUDA memory per stage lands in the manifests;
-# 3. `srcal eval` of its iteration-1 adapter at the preset's eval settings (512 new tokens, batch 16);
+# 3. `srcal eval` of its iteration-1 adapter at the preset's eval settings (512 new tokens, batch 16),
+#    then again with kv_cache=static and batch_size auto (same responses expected, time and memory compared);
 # 4. `srcal run --preset smoke` on CUDA (the whole loop + baselines + leaderboard, bf16).
 set -uo pipefail
 SHAPE=${1:-7b}
@@ -55,6 +56,19 @@ for b in ('easyvqa', 'charts', 'arithmetic'):
     p = json.load(open('$WORK/eval/' + b + '/metrics.json'))['provenance']
     print(b, 'n', p['data']['n'], 'seconds', p['seconds'], 'peak_cuda_gib', p['peak_cuda_gib'])
 " | tee "$OUT/eval.txt"
+
+step "3b. the same evaluation with a static KV cache (compiled decode step on CUDA) and batch_size auto"
+"${SRCAL[@]}" eval --model "$WORK/run/iter_0/model" --adapter "$WORK/run/iter_1/adapter" \
+  --benchmarks easyvqa,charts,arithmetic --data "$SRCAL_HOME/data/smoke" --batch-size auto \
+  --set max_new_tokens=512 --set kv_cache=static --reader conclusion --out "$WORK/eval-static" 2>&1 | grep "batch_size auto\|accuracy" | tail -n 4
+python3 -c "
+import json
+for b in ('easyvqa', 'charts', 'arithmetic'):
+    p = json.load(open('$WORK/eval-static/' + b + '/metrics.json'))['provenance']
+    s = [json.loads(l) for l in open('$WORK/eval-static/' + b + '/samples.jsonl')]
+    same = [json.loads(l)['response'] for l in open('$WORK/eval/' + b + '/samples.jsonl')] == [r['response'] for r in s]
+    print(b, 'static+auto', 'n', p['data']['n'], 'seconds', p['seconds'], 'peak_cuda_gib', p['peak_cuda_gib'], 'batch', s[0]['timing']['batch_size'], 'same responses', same)
+" | tee -a "$OUT/eval.txt"
 
 step "4. srcal run --preset smoke on CUDA"
 "${SRCAL[@]}" run --preset smoke --run-dir "$WORK/smoke" 2>&1 | tee "$OUT/smoke.log" | grep -v "it/s]" | tail -n 8
