@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,9 @@ def test_gpu_check_runs_on_cpu(tmp_path: Path) -> None:
     build_srcal_micro(home / "zoo" / "srcal-micro")
     out = tmp_path / "out"
     out.mkdir()
-    env = {**os.environ, "OUT": str(out), "PYTHONPATH": str(ROOT)}
+    # the script calls python3: this interpreter's
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**os.environ, "OUT": str(out), "PYTHONPATH": str(ROOT), "PATH": path}
     proc = subprocess.run(
         ["bash", "tools/gpu_check.sh", "tiny"],
         cwd=ROOT,
