@@ -58,7 +58,7 @@ class EndpointResponder:
         base: Path | None = None,
     ) -> list[str | FailedResponse]:
         requests = [policy_messages(prompts[i], open_image(spec, docs[i], base)) for i in indices]
-        replies = self.client.chat_many(requests, progress=lambda p: None)
+        replies = self.client.chat_many(requests)
         sent = sum(not r.cached for r in replies)
         self.say(f"{spec.name}: {len(replies)} requests ({len(replies) - sent} cached, {sent} sent)")
         return [r.text if r.ok else FailedResponse(r.error or "no reply") for r in replies]

@@ -149,7 +149,7 @@ class EvalConfig:
         from calibrate.artifacts import config_hash
 
         fields = {k: v for k, v in asdict(self).items() if k not in EVAL_NEUTRAL_FIELDS}
-        if fields["endpoint"] is None:  # added later: unset, it leaves the hash of earlier results as it was
+        if self.engine != "endpoint":  # the server's settings count only when it answers
             del fields["endpoint"]
         return config_hash({"eval": fields})
 

@@ -95,10 +95,13 @@ def _relative(value: Any, roots: dict[str, str]) -> Any:
     return value
 
 
-def stage_summaries(run_dir: str | Path) -> dict[str, Any]:
-    """``<dir>/<stage>`` -> the stage's summary, without :data:`TIMING_KEYS`, paths as ``<run>/``, ``<home>/``."""
+def stage_summaries(run_dir: str | Path, home: str | Path | None = None) -> dict[str, Any]:
+    """``<dir>/<stage>`` -> the stage's summary, without :data:`TIMING_KEYS`, paths as ``<run>/``, ``<home>/``.
+
+    ``home``: the ``$SRCAL_HOME`` the run used (default: this process's).
+    """
     run_dir = Path(run_dir).resolve()
-    roots = {str(run_dir): "<run>", str(srcal_home().resolve()): "<home>"}
+    roots = {str(run_dir): "<run>", str(Path(home or srcal_home()).resolve()): "<home>"}
     out = {}
     for manifest in sorted(run_dir.rglob("*.manifest.json")):
         key = (

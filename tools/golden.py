@@ -29,12 +29,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks.fileio import atomic_write_text
+
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden" / "smoke"
 FILES = ("leaderboard.csv", "stage_summaries.json", "stage_hashes.json")
 
 
-def golden_files(run_dir: Path, preset: str) -> dict[str, str]:
+def golden_files(run_dir: Path, preset: str, home: Path | None = None) -> dict[str, str]:
     """A finished run's stage summaries and hashes: name -> text; refuses a run its preset does not plan."""
     from harness.fingerprints import dumps, planned_hashes, recorded_hashes, stage_summaries
     from harness.run_spec import resolve_run_spec
@@ -45,7 +47,8 @@ def golden_files(run_dir: Path, preset: str) -> dict[str, str]:
             f"{run_dir}: its stage hashes are not those preset {preset!r} plans at this commit:\n"
             f"recorded {dumps(recorded)}planned  {dumps(planned)}"
         )
-    return {"stage_summaries.json": dumps(stage_summaries(run_dir)), "stage_hashes.json": dumps(planned)}
+    summaries = stage_summaries(run_dir, home)
+    return {"stage_summaries.json": dumps(summaries), "stage_hashes.json": dumps(planned)}
 
 
 def smoke_run(work: Path) -> Path:
@@ -54,7 +57,6 @@ def smoke_run(work: Path) -> Path:
     run_dir = work / "smoke"
     cmd = [sys.executable, "-m", "harness.cli", "run", "--preset", "smoke", "--run-dir", str(run_dir)]
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
-    os.environ["SRCAL_HOME"] = env["SRCAL_HOME"]  # summaries name paths under it as <home>
     return run_dir
 
 
@@ -96,13 +98,13 @@ def main(argv: list[str] | None = None) -> int:
         for path in [*board, *sorted((args.publish / "plots").glob("*.png"))]:
             shutil.copyfile(path, args.out / path.relative_to(args.publish))  # as the run wrote them
         for name, text in texts.items():
-            (args.out / name).write_text(text)
+            atomic_write_text(args.out / name, text)
         print(f"published {args.publish} ({args.preset}) into {args.out}")
         return 0
     with tempfile.TemporaryDirectory(prefix="srcal-golden-") as tmp:
         work = Path(tmp)
         run_dir = smoke_run(work)
-        texts = golden_files(run_dir, "smoke")
+        texts = golden_files(run_dir, "smoke", work / "home")
         texts["leaderboard.csv"] = smoke_leaderboard(run_dir, work / "board")
         if args.check:
             bad = [n for n in FILES if (GOLDEN / n).read_text() != texts[n]]
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1 if bad else 0
         GOLDEN.mkdir(parents=True, exist_ok=True)
         for name in FILES:
-            (GOLDEN / name).write_text(texts[name])
+            atomic_write_text(GOLDEN / name, texts[name])
     print(f"wrote {', '.join(FILES)} into {GOLDEN.relative_to(ROOT)}")
     return 0
 
