@@ -43,7 +43,9 @@ __all__ = [
     "EndpointConfig",
     "EndpointError",
     "EndpointProgress",
+    "Choice",
     "Reply",
+    "image_chat_turn",
     "image_data_url",
 ]
 
@@ -116,15 +118,28 @@ class EndpointError(RuntimeError):
         """``refused``, ``malformed`` or ``failed``."""
 
 
+@dataclass(frozen=True)
+class Choice:
+    """One of a reply's choices: its text and, when the request asked for them, its tokens' log-probs."""
+
+    text: str
+    logprobs: tuple[float, ...] | None = None
+
+
 @dataclass
 class Reply:
-    """The answer to one request: ``text`` on success, else ``error`` (kind: message)."""
+    """The answer to one request: ``text`` on success, else ``error`` (kind: message).
+
+    ``text`` is the first choice's; ``choices`` holds every choice of a fresh reply (``n`` > 1, with
+    ``logprobs`` when asked). A cached reply holds its text only.
+    """
 
     key: str
     text: str | None = None
     error: str | None = None
     cached: bool = False
     attempts: int = 0
+    choices: tuple[Choice, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -156,6 +171,23 @@ def image_data_url(png: bytes) -> str:
     import base64
 
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def image_chat_turn(prompt: str, image: Any | None) -> list[dict[str, Any]]:
+    """One user turn: the image (a PIL image, as a PNG data URL) then the prompt text.
+
+    How a served policy sees what the native engine renders as its chat turn (evaluation and
+    candidate search send the same messages).
+    """
+    import io
+
+    parts: list[dict[str, Any]] = []
+    if image is not None:
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        parts.append({"type": "image_url", "image_url": {"url": image_data_url(buffer.getvalue())}})
+    parts.append({"type": "text", "text": prompt})
+    return [{"role": "user", "content": parts}]
 
 
 class EndpointClient:
@@ -228,12 +260,31 @@ class EndpointClient:
                     cache.append([{"key": result.key, "reply": result.text, "v": CACHE_VERSION}])
                 for i in todo[result.key]:
                     replies[i].text, replies[i].error = result.text, result.error
-                    replies[i].attempts = result.attempts
+                    replies[i].attempts, replies[i].choices = result.attempts, result.choices
                     state.done += 1
                     state.failed += result.error is not None
                 if progress:
                     progress(state)
         return replies
+
+    def served_models(self) -> list[str]:
+        """The model names ``GET {base_url}/models`` lists; raises `EndpointError` when it cannot be read."""
+        base = self.cfg.base_url.rstrip("/").removesuffix("/chat/completions")
+        request = urllib.request.Request(base + "/models", headers=self._headers(), method="GET")
+        try:
+            with urllib.request.urlopen(request, timeout=self.cfg.timeout_s) as response:
+                data = json.loads(response.read().decode("utf-8"))["data"]
+            return [str(entry["id"]) for entry in data]
+        except urllib.error.HTTPError as exc:
+            raise EndpointError(
+                "refused", f"HTTP {exc.code} from {base}/models: {_error_detail(exc)}"
+            ) from exc
+        except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+            raise EndpointError("failed", f"{base}/models: {getattr(exc, 'reason', exc)}") from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise EndpointError(
+                "malformed", f"{base}/models is not a model list ({type(exc).__name__})"
+            ) from exc
 
     # ---------------------------------------------------------------- internals
 
@@ -287,7 +338,9 @@ class EndpointClient:
 
     def _parse(self, raw: bytes, key: str, attempts: int) -> Reply:
         try:
-            content = json.loads(raw.decode("utf-8"))["choices"][0]["message"]["content"]
+            choices = json.loads(raw.decode("utf-8"))["choices"]
+            texts = [c["message"]["content"] for c in choices]
+            first = texts[0]
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             return Reply(
                 key,
@@ -295,11 +348,21 @@ class EndpointClient:
                 f"({type(exc).__name__}: {raw[:120]!r})",
                 attempts=attempts,
             )
-        if not isinstance(content, str):
+        if not all(isinstance(t, str) for t in texts):
             return Reply(
                 key, error=f"malformed: reply from {self.cfg.url} has no text content", attempts=attempts
             )
-        return Reply(key, text=content, attempts=attempts)
+        parsed = tuple(Choice(t, _token_logprobs(c)) for t, c in zip(texts, choices))
+        return Reply(key, text=first, attempts=attempts, choices=parsed)
+
+
+def _token_logprobs(choice: dict[str, Any]) -> tuple[float, ...] | None:
+    """A choice's per-token log-probs (``logprobs.content[*].logprob``), None when the server sent none."""
+    try:
+        content = (choice.get("logprobs") or {}).get("content")
+        return tuple(float(t["logprob"]) for t in content) if content is not None else None
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
 
 
 def _error_detail(exc: urllib.error.HTTPError) -> str:

@@ -149,3 +149,21 @@ class ItemLog:
     def rewrite_ordered(self, item_ids: Iterable[str]) -> None:
         """Rewrite the file in ``item_ids`` order (makes resumed and uninterrupted files byte-identical)."""
         atomic_write_text(self.path, "".join(jsonl_line(r) for r in self.ordered(item_ids)))
+
+
+def source_commit() -> str:
+    """The srcal checkout's commit (short hash, ``+dirty`` when it has uncommitted changes), or ``unknown``."""
+    import subprocess
+
+    here = Path(__file__).parent
+
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", *args], capture_output=True, text=True, cwd=here, timeout=10)
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (commit + ("+dirty" if dirty else "")) if commit else "unknown"

@@ -36,6 +36,17 @@ finally rewrites the file in item order, so an interrupted-and-resumed run's fil
 to an uninterrupted one. With ``world_size > 1`` a rank handles the batches ``b % world_size == rank``
 and writes its own file (the caller merges the shards).
 
+Engines (``CandidateConfig.engine``): ``local`` generates with the policy loaded here; ``endpoint`` asks
+an OpenAI-compatible server that serves the policy (vLLM, SGLang: the path for speed at scale) for
+``num_candidates`` samples per prompt in one request (``n``, ``temperature``, ``top_p``,
+``max_tokens``, ``logprobs``; the image inline as a PNG data URL, as ``srcal eval --engine endpoint``
+sends it), prompt i of batch b seeded ``batch_seed(seed, b) * 1000 + i``. Each choice's per-token
+log-probs are the server's; a server that sends none, or fewer choices than asked, is refused with a
+message that says so. A failed request stops the stage: the batches logged before it are kept and a
+rerun asks only for the items not logged. The served name of a policy is ``endpoint.model`` with
+``{policy}`` replaced by the checkpoint's directory in the run (``iter_0``: RFT, ``iter_1``, ...):
+SRC's checkpoints are merged models, one server (or served name) each (docs/gpu.md).
+
 The stage's entry point is :class:`CandidateStage` (loads the policy, shards across the ranks of a
 distributed launch and merges their logs).
 """
@@ -86,13 +97,19 @@ def _origin(cfg: CandidateConfig) -> dict[str, Any]:
 
 
 def build_candidate_set(
-    item: BenchmarkItem, responses: Sequence[_Response | Generated], tokenizer: Any, cfg: CandidateConfig
+    item: BenchmarkItem,
+    responses: Sequence[_Response | Generated | ServedResponse],
+    tokenizer: Any,
+    cfg: CandidateConfig,
 ) -> CandidateSet:
     """Decode, parse, score and deduplicate one item's responses (at most ``num_candidates`` kept)."""
     candidates: list[Candidate] = []
     seen: set[str] = set()
     for response in responses:
-        text = tokenizer.decode(response.tokens, skip_special_tokens=True).strip()
+        if isinstance(response, ServedResponse):
+            text = response.text.strip()
+        else:
+            text = tokenizer.decode(response.tokens, skip_special_tokens=True).strip()
         key = normalise_text(text)
         if key in seen or len(candidates) >= cfg.num_candidates:
             continue
@@ -115,7 +132,7 @@ def build_candidate_set(
                 parse_status=parsed.parse_status,
                 correct=correct,
                 logprob_sum=round(sum(logprobs), LOGPROB_DECIMALS),
-                num_tokens=len(response.tokens),
+                num_tokens=len(logprobs) if isinstance(response, ServedResponse) else len(response.tokens),
                 token_logprobs=logprobs,
                 origin=origin,
             )
@@ -123,25 +140,123 @@ def build_candidate_set(
     return CandidateSet(item_id=item.id, candidates=candidates, num_generated=len(responses))
 
 
+def batch_seed(seed: int, batch: int) -> int:
+    """The RNG seed of batch ``batch`` of a run seeded with ``seed``."""
+    return seed * 1_000_003 + batch
+
+
 def seed_batch(seed: int, batch: int) -> None:
     """Seed torch and python RNGs for batch ``batch`` of a run seeded with ``seed``."""
     import torch
 
-    value = seed * 1_000_003 + batch
+    value = batch_seed(seed, batch)
     torch.manual_seed(value)
     random.seed(value)
 
 
+# ----------------------------------------------------------------------------- served policy
+
+
+@dataclass(frozen=True)
+class ServedResponse:
+    """One sampled response of a served policy: its text and its tokens' log-probs (the server's)."""
+
+    text: str
+    logprobs: tuple[float, ...]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ServedCandidatesError(RuntimeError):
+    """The server cannot give candidates (no such model, no log-probs, failed requests)."""
+
+
+@dataclass
+class ServedPolicy:
+    """A policy behind an OpenAI-compatible endpoint (``candidates.engine: endpoint``)."""
+
+    client: Any
+    """A :class:`benchmarks.endpoint.EndpointClient` whose ``model`` is the policy's served name."""
+
+    @classmethod
+    def for_checkpoint(cls, cfg: CandidateConfig, checkpoint: str) -> ServedPolicy:
+        """The served policy of ``checkpoint`` (``iter_0``, ``iter_1``, ...) under ``cfg.endpoint``."""
+        from benchmarks.configuration import from_mapping
+        from benchmarks.endpoint import EndpointClient, EndpointConfig
+
+        section = dict(cfg.endpoint or {})
+        name = str(section.pop("model", "{policy}")).replace("{policy}", checkpoint)
+        data = {**section, "model": name, "temperature": cfg.temperature, "max_tokens": cfg.max_new_tokens}
+        return cls(EndpointClient(from_mapping(EndpointConfig, data, "candidates: endpoint")))
+
+    def check_served(self, directory: Path) -> None:
+        """Refuse, with the command that fixes it, an endpoint that does not serve this policy's name."""
+        from benchmarks.endpoint import EndpointError
+
+        cfg = self.client.cfg
+        try:
+            served = self.client.served_models()
+        except EndpointError as exc:
+            raise ServedCandidatesError(f"candidates: cannot list the served models: {exc}") from exc
+        if cfg.model not in served:
+            raise ServedCandidatesError(
+                f"candidates: {cfg.base_url} does not serve {cfg.model!r} (it serves {served}); serve the "
+                f"policy under that name, e.g. `vllm serve {directory} --served-model-name {cfg.model}`, "
+                "and rerun (finished stages are kept)"
+            )
+
+    def sample(
+        self, prompts: Sequence[str], images: Sequence[Any], cfg: CandidateConfig, seed: int
+    ) -> list[list[ServedResponse]]:
+        """``cfg.num_candidates`` responses per prompt (prompt i seeded ``seed + i``); raises on any failure."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from benchmarks.endpoint import image_chat_turn
+
+        client = self.client
+
+        def ask(i: int) -> Any:
+            params = {"n": cfg.num_candidates, "top_p": cfg.top_p, "logprobs": True, "seed": seed + i}
+            return client.chat_many([image_chat_turn(prompts[i], images[i])], **params)[0]
+
+        with ThreadPoolExecutor(max_workers=client.cfg.concurrency) as pool:
+            replies = list(pool.map(ask, range(len(prompts))))
+        where = f"{client.cfg.url} (model {client.cfg.model!r})"
+        out: list[list[ServedResponse]] = []
+        for reply in replies:
+            if reply.error is not None:
+                raise ServedCandidatesError(f"candidates: {reply.error}")
+            if len(reply.choices) < cfg.num_candidates:
+                raise ServedCandidatesError(
+                    f"candidates: {where} sent {len(reply.choices)} choices for n={cfg.num_candidates}; "
+                    "serve the policy with a server that samples n per request (vLLM, SGLang)"
+                )
+            if any(c.logprobs is None for c in reply.choices):
+                raise ServedCandidatesError(
+                    f"candidates: {where} sent no token log-probs (logprobs=true); candidate records need "
+                    "them (vLLM, SGLang and llama.cpp's server send them)"
+                )
+            out.append([ServedResponse(c.text, tuple(c.logprobs or ())) for c in reply.choices])
+        return out
+
+
 def generate_batch(
-    policy: Any, items: Sequence[BenchmarkItem], data_dir: Path, cfg: CandidateConfig
+    policy: Any, items: Sequence[BenchmarkItem], data_dir: Path, cfg: CandidateConfig, seed: int = 0
 ) -> tuple[list[CandidateSet], int]:
-    """Candidate sets of one batch of items (the caller seeds), and the tokens generated."""
-    model, processor = policy.model, policy.processor
+    """Candidate sets of one batch of items, and the tokens generated.
+
+    A local policy draws from the RNG the caller seeded; a `ServedPolicy` seeds prompt i of the batch
+    with ``seed + i``.
+    """
     paths = [item_image_path(data_dir, item) for item in items]  # refused before any read
     images = [load_rgb(path) for path in paths]
     prompts = [build_prompt(item.question, item.choices, style=cfg.prompt_style) for item in items]
+    responses: list[Sequence[Any]]
+    if isinstance(policy, ServedPolicy):
+        responses = policy.sample(prompts, images, cfg, seed)
+        tokens = sum(len(r.logprobs) for rs in responses for r in rs)
+        return [build_candidate_set(item, r, None, cfg) for item, r in zip(items, responses)], tokens
+    model, processor = policy.model, policy.processor
     if cfg.strategy == "sampling":
-        responses: list[Sequence[Any]]
         responses, tokens = sample_responses(
             model,
             processor,
@@ -173,7 +288,7 @@ def generate_candidates(
     """Generate (or resume) the candidate sets of ``items`` into ``out_path``; returns a summary.
 
     Args:
-        policy: a :class:`calibrate.models.LoadedModel` (``.model``, ``.processor``).
+        policy: a :class:`calibrate.models.LoadedModel` (``.model``, ``.processor``) or a `ServedPolicy`.
         items: calibration items, in their fixed order (it defines the batches).
         data_dir: dataset directory holding the images.
         cfg: the stage config.
@@ -193,14 +308,15 @@ def generate_candidates(
         if b % world_size == rank
     ]
     log = ItemLog(out_path)
-    policy.model.eval()
+    if not isinstance(policy, ServedPolicy):
+        policy.model.eval()
     started = time.perf_counter()
     tokens = generated_items = 0
     for done, (b, batch) in enumerate(batches, start=1):
         missing = [item for item in batch if item.id not in log]
         if missing:
             seed_batch(seed, b)
-            sets, batch_tokens = generate_batch(policy, batch, data_dir, cfg)
+            sets, batch_tokens = generate_batch(policy, batch, data_dir, cfg, batch_seed(seed, b) * 1_000)
             tokens += batch_tokens
             generated_items += len(missing)
             log.append(s.to_dict() for s in sets if s.item_id not in log)
@@ -242,6 +358,31 @@ def summarize(records: Sequence[CandidateSet]) -> dict[str, Any]:
     }
 
 
+def candidate_settings(cfg: CandidateConfig) -> dict[str, Any]:
+    """What a candidate search's results depend on (its stage hash): the engine only where it is `endpoint`.
+
+    Where the policy is served (URL, concurrency, timeouts) is left out; the served name's template is in.
+    """
+    settings = asdict(cfg)
+    section = settings.pop("endpoint") or {}
+    if settings["engine"] == "local":
+        del settings["engine"]
+    else:
+        settings["served_model"] = section.get("model", "{policy}")
+    return settings
+
+
+def candidate_policy(cfg: CandidateConfig, policy: Artifact, model: ModelConfig) -> Any:
+    """The policy that answers: loaded here, or (engine endpoint) its checkpoint's served name, checked."""
+    if cfg.engine == "endpoint":
+        served = ServedPolicy.for_checkpoint(cfg, policy.path.parent.name)
+        served.check_served(policy.path)
+        return served
+    from calibrate.models import load_model
+
+    return load_model(str(policy.path), **model.load_kwargs())
+
+
 @dataclass
 class CandidateStage:
     """Stage 2's entry point: ``policy``'s candidate sets of ``items`` into ``directory/candidates.jsonl``.
@@ -270,17 +411,16 @@ class CandidateStage:
     mode: ClassVar[str] = "all"
 
     def config(self) -> dict[str, Any]:
-        return asdict(self.cfg)
+        return candidate_settings(self.cfg)
 
     def inputs(self) -> dict[str, str]:
         return {"policy": self.policy.hash, "calib_pool": self.pool_hash, "items": pool_hash(self.items)}
 
     def run(self) -> tuple[list[str], dict[str, Any]]:
         from calibrate.checkpoints import rank, world_size
-        from calibrate.models import load_model
 
         out = self.directory / self.output
-        policy = load_model(str(self.policy.path), **self.model.load_kwargs())
+        policy = candidate_policy(self.cfg, self.policy, self.model)
         if world_size() == 1:
             summary = generate_candidates(
                 policy, self.items, self.data_dir, self.cfg, out, self.seed, progress=self.progress

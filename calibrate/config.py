@@ -130,10 +130,29 @@ class CandidateConfig:
         default="fresh",
     )
     prompt_style: str = _help("Prompt style (same as RFT).", default="bare")
+    engine: str = _help(
+        "`local`: the policy loaded here; `endpoint`: the policy served by an OpenAI-compatible server "
+        "(vLLM, SGLang), `num_candidates` samples per request (`n`) with their token log-probs "
+        "(strategy sampling only).",
+        default="local",
+    )
+    endpoint: dict[str, Any] | None = _help(
+        "engine endpoint: the client's settings (benchmarks.endpoint.EndpointConfig: base_url, api_key_env, "
+        "concurrency, retries, timeouts, extra_body). `model` is the served name of the policy, "
+        "`{policy}` standing for its checkpoint's directory in the run (`iter_0`: RFT, `iter_1`, ...); default `{policy}`.",
+        default=None,
+    )
 
     def __post_init__(self) -> None:
         if self.strategy not in ("sampling", "sentence_search"):
             raise ValueError(f"strategy must be sampling or sentence_search, got {self.strategy!r}")
+        if self.engine not in ("local", "endpoint"):
+            raise ValueError(f"engine must be local or endpoint, got {self.engine!r}")
+        if self.engine == "endpoint":
+            if self.strategy != "sampling":
+                raise ValueError("engine endpoint samples whole responses: strategy must be sampling")
+            if not (self.endpoint or {}).get("base_url"):
+                raise ValueError("engine endpoint needs endpoint.base_url (e.g. http://localhost:8000/v1)")
         if self.num_candidates < 2:
             raise ValueError("num_candidates must be >= 2 (pairs need two candidates)")
         if self.iteration_items not in ("fresh", "fixed"):

@@ -145,8 +145,12 @@ class Calibration:
         progress: Progress | None = None,
         on_checkpoint: Callable[[str, Path], None] | None = None,
         reuse_from: str | Path | None = None,
+        on_stage: Callable[[Path, str, dict[str, Any]], None] | None = None,
     ) -> None:
         """``on_checkpoint(name, model_dir)`` is called as each checkpoint lands (``iter_0``, ``iter_1``, ...).
+
+        ``on_stage(directory, name, manifest)`` is called as each stage is complete (computed, copied
+        or found done), before the next starts: it may stop the run by raising.
 
         ``reuse_from``: another run directory whose completed stages are copied instead of
         recomputed when their config hash (method included for the method's own stages) and
@@ -157,6 +161,7 @@ class Calibration:
         self.cfg = cfg
         self.reuse_from = Path(reuse_from) if reuse_from is not None else None
         self.on_checkpoint = on_checkpoint or (lambda _n, _d: None)
+        self.on_stage = on_stage or (lambda _d, _n, _m: None)
         self.run_dir = Path(run_dir)
         self.data_cfg = data_cfg or load_data_config(cfg.data_preset)
         self.say = progress or (lambda _m: None)
@@ -179,11 +184,13 @@ class Calibration:
                     "use another --run-dir or remove it"
                 )
             return
+        from benchmarks.fileio import source_commit
         from calibrate.artifacts import versions
 
+        provenance = {"versions": versions(), "commit": source_commit()}
         doc = {
             "resolved": resolved,
-            "provenance": {"versions": versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+            "provenance": {**provenance, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
         }
         self.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, _yaml(doc))
@@ -219,6 +226,7 @@ class Calibration:
             self._compute(directory, stage, digest, inputs, cfg_part)
         manifest = read_manifest(directory, name) or {}
         self._record(directory, name, manifest.get("summary", {}))
+        self.on_stage(directory, name, manifest)
         return Artifact(directory / stage.output, manifest["outputs"][stage.output])
 
     def _compute(

@@ -28,6 +28,7 @@ EXPECTED_ERRORS = frozenset(
         "benchmarks.loading.BenchmarkLoadError",
         "benchmarks.judges.JudgeNotConfiguredError",
         "calibrate.zoo.parts.PartsMissingError",
+        "calibrate.candidates.ServedCandidatesError",
         "calibrate.models.ModelLoadError",
         "harness.evaluate.EvalError",
         "harness.lmms_engine.LmmsEvalError",
@@ -402,6 +403,19 @@ REUSE_FROM = click.option(
     "--benchmarks", default=None, help="Comma-separated benchmarks (default: the preset's eval list)."
 )
 @click.option("--baselines", default=None, help="Comma-separated baselines (default: the preset's list).")
+@click.option(
+    "--arms",
+    default=None,
+    help="One piece of a run: only these arms (the method, e.g. src, and baselines; comma-separated). "
+    "base and sft-only (iter_0) are always evaluated.",
+)
+@click.option(
+    "--shared-record",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="JSON record of the shared stages (data, RFT, R-Scorer) of a run in pieces: the first piece writes "
+    "their content hashes, later pieces stop if theirs differ.",
+)
 @click.option("--limit", type=int, default=None, help="First N documents per benchmark.")
 @click.option("--resume", is_flag=True, help="Continue the run already in --run-dir.")
 @click.option("--set", "overrides", multiple=True, help="Override a field: --set eval.limit=20 (repeatable).")
@@ -412,6 +426,8 @@ def run_command(
     run_dir: str,
     benchmarks: str | None,
     baselines: str | None,
+    arms: str | None,
+    shared_record: str | None,
     limit: int | None,
     resume: bool,
     overrides: tuple,
@@ -437,7 +453,11 @@ def run_command(
         limit,
     )
     try:
-        result = Run(spec, run_dir, progress=_say(), reuse_from=reuse_from).run()
+        chosen = [a.strip() for a in arms.split(",") if a.strip()] if arms is not None else None
+        runner = Run(
+            spec, run_dir, progress=_say(), reuse_from=reuse_from, arms=chosen, shared_record=shared_record
+        )
+        result = runner.run()
     except EvalFailures as exc:
         _fail_evaluations(exc.failures, f"evaluation(s) failed; the rest is in {run_dir}")
     for name, results in result["results"].items():

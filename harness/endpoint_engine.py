@@ -15,12 +15,11 @@ it, the benchmark reports it, and a rerun sends only what is missing.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 from benchmarks.configuration import from_mapping
-from benchmarks.endpoint import EndpointClient, EndpointConfig, image_data_url
+from benchmarks.endpoint import EndpointClient, EndpointConfig, image_chat_turn
 from benchmarks.spec import BenchmarkSpec, EvalDoc
 from harness.evaluate import EvalConfig, FailedResponse, open_image
 
@@ -29,17 +28,6 @@ def endpoint_config(model: str, cfg: EvalConfig) -> EndpointConfig:
     """The client config of ``cfg.endpoint`` serving ``model``, greedy, ``cfg.max_new_tokens`` tokens."""
     data = {**(cfg.endpoint or {}), "model": model, "temperature": 0.0, "max_tokens": cfg.max_new_tokens}
     return from_mapping(EndpointConfig, data, "eval: endpoint")
-
-
-def policy_messages(prompt: str, image: Any | None) -> list[dict[str, Any]]:
-    """One user turn: the image (PNG data URL) then the prompt text, as the native engine's chat turn."""
-    parts: list[dict[str, Any]] = []
-    if image is not None:
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG")
-        parts.append({"type": "image_url", "image_url": {"url": image_data_url(buffer.getvalue())}})
-    parts.append({"type": "text", "text": prompt})
-    return [{"role": "user", "content": parts}]
 
 
 class EndpointResponder:
@@ -57,8 +45,11 @@ class EndpointResponder:
         indices: list[int],
         base: Path | None = None,
     ) -> list[str | FailedResponse]:
-        requests = [policy_messages(prompts[i], open_image(spec, docs[i], base)) for i in indices]
+        requests = [image_chat_turn(prompts[i], open_image(spec, docs[i], base)) for i in indices]
         replies = self.client.chat_many(requests)
         sent = sum(not r.cached for r in replies)
         self.say(f"{spec.name}: {len(replies)} requests ({len(replies) - sent} cached, {sent} sent)")
-        return [r.text if r.ok else FailedResponse(r.error or "no reply") for r in replies]
+        # stripped as the native engine strips its decoded text (responses equal byte for byte)
+        return [
+            r.text.strip() if r.text is not None else FailedResponse(r.error or "no reply") for r in replies
+        ]

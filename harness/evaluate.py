@@ -149,9 +149,18 @@ class EvalConfig:
         from calibrate.artifacts import config_hash
 
         fields = {k: v for k, v in asdict(self).items() if k not in EVAL_NEUTRAL_FIELDS}
-        if self.engine != "endpoint":  # the server's settings count only when it answers
-            del fields["endpoint"]
+        del fields["endpoint"]
+        if self.engine == "endpoint":  # what the server is asked, not where it runs or how it is reached
+            fields["endpoint"] = self.served_request()
         return config_hash({"eval": fields})
+
+    def served_request(self) -> dict[str, Any]:
+        """The endpoint settings a served response depends on: the server-specific request fields.
+
+        The URL, key, concurrency, retries, timeouts and cache are left out: a policy served again on
+        another port answers the same requests the same way (tests/test_policy_server.py).
+        """
+        return {"extra_body": dict((self.endpoint or {}).get("extra_body") or {})}
 
     def generation(self) -> dict[str, Any]:
         """The settings a response depends on (part of every cache key)."""
@@ -160,7 +169,7 @@ class EvalConfig:
             "max_new_tokens": self.max_new_tokens,
             "prompt_style": self.prompt_style,
             "engine": self.engine,
-            **({"endpoint": self.endpoint["base_url"]} if self.engine == "endpoint" else {}),
+            **({"endpoint": self.served_request()} if self.engine == "endpoint" else {}),
         }
 
 

@@ -30,6 +30,7 @@ from typing import Any
 from benchmarks.fileio import atomic_write_json
 from calibrate.config import ORACLE_ARM, RunConfig, arm_name
 from harness.evaluate import Checkpoint, EvalFailures, Evaluation
+from harness.pieces import SharedRecord
 from harness.run_spec import RunSpec
 from harness.store import STORE_NAME, ResultsStore
 
@@ -69,14 +70,32 @@ class Run:
         run_dir: str | Path,
         progress: Progress | None = None,
         reuse_from: str | Path | None = None,
+        arms: list[str] | None = None,
+        shared_record: str | Path | None = None,
     ) -> None:
         """``reuse_from``: an earlier run directory whose completed stages with equal config hash and
-        inputs are copied, not recomputed (`calibrate.loop.Calibration`)."""
+        inputs are copied, not recomputed (`calibrate.loop.Calibration`).
+
+        ``arms``: run only these of the run's arms (its method's name, e.g. ``src``, and its baselines;
+        ``base`` and ``sft-only`` = ``iter_0`` are always evaluated): one piece of a run in pieces.
+        ``shared_record``: the record of the shared stages (`harness.pieces.SharedRecord`) this piece
+        checks its data, RFT and R-Scorer against, or is the first to write.
+        """
         self.cfg = spec.calibration
         self.run_dir = Path(run_dir)
         self.reuse_from = reuse_from
         self.eval_cfg = spec.eval
-        self.baselines = spec.baselines
+        self.main_arm = arm_name(self.cfg)
+        known = [self.main_arm, *spec.baselines]
+        chosen = list(known) if arms is None else list(dict.fromkeys(arms))
+        unknown = [a for a in chosen if a not in known]
+        if unknown:
+            raise ValueError(
+                f"--arms: {', '.join(unknown)} not an arm of this run (its arms: {', '.join(known)})"
+            )
+        self.arms = chosen
+        self.baselines = [b for b in spec.baselines if b in chosen]
+        self.shared = SharedRecord(shared_record, self.run_dir.name) if shared_record else None
         self.data_cfg = spec.data
         self.say = progress or (lambda _m: None)
         self.checkpoints: dict[str, dict[str, Any]] = {}
@@ -94,12 +113,17 @@ class Run:
             self.say,
             on_checkpoint=self._landed,
             reuse_from=self.reuse_from,
+            on_stage=self.shared.check if self.shared else None,
         )
         calibration.run(stop_after="data")
         if self.eval_cfg.data_dir is None:
             self.eval_cfg.data_dir = str(calibration.data_dir)
         self._evaluate("base", resolve_model(self.cfg.model.base, progress=self.say), "base", None)
-        calibration.run()
+        if self.main_arm in self.arms:
+            calibration.run()
+        else:  # a piece without the main arm: the shared RFT only (its iter_0 is every baseline's start)
+            calibration.run(stop_after="rft")
+            self._landed("iter_0", self.run_dir / "iter_0" / "model")
         for method in self.baselines:
             if method == "sft-only":
                 self.say("sft-only: this run's iter_0 (the same rationale fine-tuning)")
@@ -197,6 +221,7 @@ class Run:
             "method": arm_name(self.cfg),
             "iterations": self.cfg.iterations,
             "baselines": self.baselines,
+            "arms": self.arms,
             "benchmarks": self.eval_cfg.benchmarks,
             "eval_hash": self.eval_cfg.results_hash(),
             "checkpoints": self.checkpoints,

@@ -6,28 +6,13 @@ Outputs in ``out`` (default: the first run directory): ``leaderboard.md``, ``.cs
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.fileio import atomic_write_text
+from benchmarks.fileio import atomic_write_text, source_commit
 
 FORMATS = ("md", "csv", "tex", "html")
-
-
-def _commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=Path(__file__).parent,
-            timeout=10,
-        )
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def build_leaderboard(
@@ -41,24 +26,27 @@ def build_leaderboard(
 ) -> dict[str, Any]:
     """Write the leaderboard of ``run_dirs``; returns the paths written and the markdown text.
 
+    Directories of runs with the same name are pieces of one run, merged (`merge_pieces`).
+
     ``comparisons``: (checkpoint, checkpoint) pairs for the paired-comparison table (default:
     each run's last iteration vs sft-only and vs each baseline).
     """
     from leaderboards.html import to_html
     from leaderboards.plots import all_plots
-    from leaderboards.results import load_reference, load_run
+    from leaderboards.results import load_reference, load_run, merge_pieces
     from leaderboards.tables import comparison_frame, leaderboard_frame, to_csv, to_latex, to_markdown
 
-    runs = [load_run(d) for d in run_dirs]
-    names = [r.run for r in runs]
-    if len(set(names)) != len(names):
-        raise ValueError(f"two runs share a name ({', '.join(names)}): give runs with distinct names")
+    loaded = [load_run(d) for d in run_dirs]
+    groups: dict[str, list[Any]] = {}
+    for run in loaded:  # directories of one run's name are its pieces (srcal run --arms)
+        groups.setdefault(run.run, []).append(run)
+    runs = [merge_pieces(pieces) for pieces in groups.values()]
     out = Path(out) if out else Path(run_dirs[0])
     frame = leaderboard_frame(runs, bootstrap, seed)
     paired = comparison_frame(runs, comparisons, bootstrap, seed)
     reference = load_reference() if with_reference else None
     provenance = (
-        f"srcal commit {_commit()}, {time.strftime('%Y-%m-%d %H:%M %Z')}; runs: "
+        f"srcal commit {source_commit()}, {time.strftime('%Y-%m-%d %H:%M %Z')}; runs: "
         + ", ".join(str(Path(d)) for d in run_dirs)
         + f"; {bootstrap} bootstrap resamples, seed {seed}"
     )

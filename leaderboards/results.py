@@ -65,6 +65,10 @@ class RunResults:
     """Checkpoint -> name of the reader that judged its consistency (``a + b`` when benchmarks differ)."""
     scorer_curve: list[dict[str, Any]] = field(default_factory=list)
     """The learned R-Scorer's held-out figures while it trained (``scorer/scorer.manifest.json``)."""
+    weights: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Checkpoint -> its weights' content hashes (``model_hash``, ``adapter_hash``; eval/index.json)."""
+    eval_hash: str | None = None
+    """The evaluation settings' hash (eval/index.json): pieces of one run must share it."""
 
     def rows(self, checkpoint: str, benchmarks: list[str] | None = None) -> list[dict[str, Any]]:
         """Per-sample outcomes of ``checkpoint`` over ``benchmarks`` (all by default), ids made unique."""
@@ -218,6 +222,90 @@ def load_run(run_dir: str | Path) -> RunResults:
         _calibration(run_dir, names),
         _readers(frame),
         _scorer_curve(run_dir),
+        {n: {k: index["checkpoints"][n].get(k) for k in WEIGHT_KEYS} for n in names},
+        index.get("eval_hash"),
+    )
+
+
+WEIGHT_KEYS = ("model_hash", "adapter_hash")
+SHARED_CHECKPOINTS = ("base", "iter_0")
+"""Checkpoints every piece of a run evaluates: the base and the RFT every arm starts from."""
+
+
+def merge_pieces(pieces: list[RunResults]) -> RunResults:
+    """One run's results from its pieces (``srcal run --arms ...``, all named alike), as one directory's would be.
+
+    Refused (:class:`RunDirError`) when the pieces' evaluation settings, benchmarks, ``base``/``iter_0``
+    weights or evaluated items differ, or when two pieces hold the same non-shared checkpoint.
+    Checkpoints come in a single run's order: base, iter_0, the method's iterations, then the baselines
+    in the order of the pieces given.
+    """
+    import pandas as pd
+
+    first = pieces[0]
+    if len(pieces) == 1:
+        return first
+    where = ", ".join(str(p.run_dir) for p in pieces)
+    for other in pieces[1:]:
+        pair = f"{other.run_dir} vs {first.run_dir}"
+        if other.eval_hash != first.eval_hash:
+            raise RunDirError(
+                f"pieces of run {first.run!r} were evaluated with other settings ({pair}: eval_hash)"
+            )
+        if other.benchmarks != first.benchmarks:
+            raise RunDirError(f"pieces of run {first.run!r} cover other benchmarks ({pair})")
+        for name in SHARED_CHECKPOINTS:
+            if other.weights.get(name) != first.weights.get(name):
+                raise RunDirError(
+                    f"pieces of run {first.run!r}: {name} differs ({pair}: {other.weights.get(name)} vs "
+                    f"{first.weights.get(name)}); every piece must start from the same {name}"
+                )
+            for bench in first.benchmarks:
+                mine = [r["id"] for r in other.samples.get((name, bench), [])]
+                theirs = [r["id"] for r in first.samples.get((name, bench), [])]
+                if mine != theirs:
+                    raise RunDirError(
+                        f"pieces of run {first.run!r}: the evaluated items of {bench} differ ({pair}, "
+                        f"{len(mine)} vs {len(theirs)} items)"
+                    )
+    checkpoints = [c for c in first.checkpoints if c.name in SHARED_CHECKPOINTS]
+    owner: dict[str, RunResults] = {c.name: first for c in checkpoints}
+    for piece in pieces:
+        for c in piece.checkpoints:
+            if c.name in SHARED_CHECKPOINTS:
+                continue
+            if c.name in owner:
+                raise RunDirError(f"checkpoint {c.name!r} of run {first.run!r} is in two pieces ({where})")
+            owner[c.name] = piece
+            checkpoints.append(c)
+    iterations = sorted(
+        (c for c in checkpoints if c.name.startswith("iter_")), key=lambda c: c.iteration or 0
+    )
+    checkpoints = iterations + [c for c in checkpoints if not c.name.startswith("iter_")]
+    checkpoints.sort(key=lambda c: c.name != "base")  # stable: base first, as a run evaluates it
+    frames = [p.metrics[p.metrics["checkpoint"].map(lambda n, p=p: owner.get(n) is p)] for p in pieces]
+    metrics = pd.concat(frames, ignore_index=True)
+    metrics = metrics.sort_values(["checkpoint", "benchmark", "metric"], kind="stable", ignore_index=True)
+    samples = {key: rows for key, rows in first.samples.items() if key[0] in SHARED_CHECKPOINTS}
+    calibration: dict[str, dict[str, Any]] = {}
+    readers: dict[str, str] = {}
+    for piece in pieces:
+        samples.update({k: v for k, v in piece.samples.items() if owner.get(k[0]) is piece})
+        calibration.update({k: v for k, v in piece.calibration.items() if owner.get(k) is piece})
+        readers.update({k: v for k, v in piece.readers.items() if owner.get(k) is piece})
+    return RunResults(
+        first.run,
+        first.run_dir,
+        checkpoints,
+        metrics,
+        first.benchmarks,
+        {k: v for p in pieces for k, v in p.categories.items()},
+        samples,
+        calibration,
+        readers,
+        next((p.scorer_curve for p in pieces if p.scorer_curve), []),
+        {c.name: owner[c.name].weights.get(c.name, {}) for c in checkpoints},
+        first.eval_hash,
     )
 
 

@@ -32,15 +32,27 @@ class FakeEndpoint:
     ``delay`` seconds pass before each answer (slow answers).
     """
 
-    def __init__(self, responder: Responder | None = None, delay: float = 0.0) -> None:
+    def __init__(
+        self, responder: Responder | None = None, delay: float = 0.0, models: tuple[str, ...] = ()
+    ) -> None:
         self.replies: list[tuple[int, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self.responder = responder
         self.delay = delay
+        self.models = list(models)
+        """What ``GET /v1/models`` lists."""
         self.lock = threading.Lock()
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server API)
+                data = json.dumps({"object": "list", "data": [{"id": m} for m in endpoint.models]}).encode()
+                self.send_response(200 if self.path.endswith("/models") else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def do_POST(self) -> None:  # noqa: N802 (http.server API)
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length))
@@ -106,13 +118,65 @@ def smollm2_gguf() -> Path | None:
     return found[0] if found else None
 
 
-class LlamaServer:
+class ServerProcess:
+    """A server subprocess on loopback: started, waited for (``GET /v1/models`` answers), stopped."""
+
+    name = "server"
+
+    def __init__(self, cmd: list[str], port: int, log: Path, timeout: float = 120.0) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.log_path = log
+        self.log = open(log, "w")  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=dict(os.environ))
+        self._wait_ready(timeout)
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                urllib.request.urlopen(self.url + "/models", timeout=2).read()
+                return
+            except urllib.error.HTTPError:  # answering (401 without the key): up
+                return
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError(f"{self.name} did not start in time")
+
+    def completions_served(self) -> int:
+        """POST /v1/chat/completions requests answered so far (uvicorn's access log)."""
+        self.log.flush()
+        return sum("POST /v1/chat/completions" in line for line in self.log_path.read_text().splitlines())
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+        self.log.close()
+
+
+class PolicyServer(ServerProcess):
+    """``transformers serve`` (through tools/serve_policy.py) serving a policy directory on CPU."""
+
+    name = "transformers serve"
+
+    def __init__(self, model: Path, log: Path) -> None:
+        port = free_port()
+        cmd = [sys.executable, "-m", "tools.serve_policy", str(model), "--host", "127.0.0.1"]
+        cmd += ["--port", str(port), "--device", "cpu"]
+        self.alias = str(model)
+        super().__init__(cmd, port, log, timeout=300.0)
+
+
+class LlamaServer(ServerProcess):
     """``python -m llama_cpp.server`` (llama-cpp-python) serving a GGUF on loopback, with an API key."""
 
+    name = "llama_cpp.server"
+
     def __init__(self, model: Path, log: Path, api_key: str, alias: str = "smollm2") -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/v1"
-        self.alias, self.log_path = alias, log
+        port = free_port()
+        self.alias = alias
         cmd = [
             sys.executable,
             "-m",
@@ -122,7 +186,7 @@ class LlamaServer:
             "--host",
             "127.0.0.1",
             "--port",
-            str(self.port),
+            str(port),
             "--api_key",
             api_key,
             "--model_alias",
@@ -134,30 +198,4 @@ class LlamaServer:
             "--seed",
             "0",
         ]
-        self.log = open(log, "w")  # noqa: SIM115 (closed in stop)
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=dict(os.environ))
-        self._wait_ready()
-
-    def _wait_ready(self, timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                urllib.request.urlopen(self.url + "/models", timeout=2).read()
-                return
-            except urllib.error.HTTPError:  # answering (401 without the key): up
-                return
-            except OSError:
-                time.sleep(0.5)
-        raise RuntimeError("llama_cpp.server did not start in time")
-
-    def completions_served(self) -> int:
-        """POST /v1/chat/completions requests answered so far (uvicorn's access log)."""
-        self.log.flush()
-        return sum("POST /v1/chat/completions" in line for line in self.log_path.read_text().splitlines())
-
-    def stop(self) -> None:
-        self.proc.kill()
-        self.proc.wait(timeout=30)
-        self.log.close()
+        super().__init__(cmd, port, log)

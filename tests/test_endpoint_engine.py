@@ -148,3 +148,19 @@ def test_endpoint_needs_a_url(smoke_dataset: Path) -> None:
 
     with pytest.raises(ConfigError, match="endpoint.base_url"):
         eval_config_from((), {"engine": "endpoint"})
+
+
+def test_where_the_policy_is_served_moves_no_hash() -> None:
+    """Another port, concurrency or cache keeps the logged responses; server-specific request fields do not."""
+
+    def config(**endpoint: Any):
+        return eval_config_from(
+            (), {"engine": "endpoint", "endpoint": {"base_url": "http://a:1/v1", **endpoint}}
+        )
+
+    base = config()
+    moved = config(base_url="http://b:2/v1", concurrency=16, cache_dir="/elsewhere", timeout_s=5)
+    assert moved.results_hash() == base.results_hash() and moved.generation() == base.generation()
+    guided = config(extra_body={"guided_choice": ["A", "B"]})
+    assert guided.results_hash() != base.results_hash() and guided.generation() != base.generation()
+    assert eval_config_from((), {}).results_hash() != base.results_hash()

@@ -3,6 +3,7 @@
     python -m tools.golden                       # regenerate tests/golden/smoke/ (a smoke run, ~1 min)
     python -m tools.golden --check               # the same run, compared with tests/golden/smoke/
     python -m tools.golden --publish RUN_DIR --preset tiny --out leaderboards/results/tiny
+    python -m tools.golden --publish RUN_DIR --preset report --piece NAME --out leaderboards/results/report/NAME
 
 1. Without ``--publish``: runs ``srcal run --preset smoke`` in a temporary directory with an empty
    ``$SRCAL_HOME`` and writes (or, with ``--check``, compares) the golden files of
@@ -51,6 +52,91 @@ def golden_files(run_dir: Path, preset: str, home: Path | None = None) -> dict[s
     return {"stage_summaries.json": dumps(summaries), "stage_hashes.json": dumps(planned)}
 
 
+def piece_hash_errors(planned: dict, recorded: dict, arms: list[str]) -> list[str]:
+    """Where a piece's recorded stage hashes depart from the plan (its arms whole, the other arms' stages it ran)."""
+    wrong = [] if recorded.get("eval") == planned.get("eval") else ["eval settings"]
+    for arm, stages in recorded["arms"].items():
+        plan = planned["arms"].get(arm)
+        if plan is None:
+            wrong.append(f"arm {arm}: not planned")
+            continue
+        wrong += [f"{arm}/{stage}" for stage, digest in stages.items() if plan.get(stage) != digest]
+        missing = sorted(set(plan) - set(stages)) if arm in arms else []
+        wrong += [f"{arm}/{stage}: not run" for stage in missing]
+    return wrong
+
+
+def publish_piece(run_dir: Path, preset: str, piece: str, out: Path) -> list[str]:
+    """Write piece ``piece`` of a run in pieces into ``out`` (atomically: a staging directory, then a rename)."""
+    import json
+
+    import yaml
+
+    from harness.fingerprints import dumps, planned_hashes, recorded_hashes, stage_summaries
+    from harness.run_spec import resolve_run_spec
+
+    index = json.loads((run_dir / "eval" / "index.json").read_text())
+    arms = list(index.get("arms") or [])
+    planned, recorded = planned_hashes(resolve_run_spec(preset)), recorded_hashes(run_dir)
+    wrong = piece_hash_errors(planned, recorded, arms)
+    if wrong:
+        raise SystemExit(f"{run_dir}: not a piece of preset {preset!r} at this commit: {', '.join(wrong)}")
+    if index.get("failures"):
+        raise SystemExit(
+            f"{run_dir}: evaluations failed ({', '.join(index['failures'])}): rerun with --resume"
+        )
+    names = ["eval/index.json", "run.yaml"]
+    names += [str(p.relative_to(run_dir)) for p in sorted(run_dir.glob("eval/*/*/samples.jsonl"))]
+    names += [str(p.relative_to(run_dir)) for p in sorted(run_dir.glob("eval/*/*/metrics.json"))]
+    manifests = sorted(run_dir.glob("**/*.manifest.json"))
+    names += [str(p.relative_to(run_dir)) for p in manifests]
+    stages = {}
+    for path in manifests:
+        manifest = json.loads(path.read_text())
+        key = str(path.relative_to(run_dir)).removesuffix(".manifest.json")
+        stages[key] = {"seconds": manifest.get("seconds"), "finished_at": manifest.get("finished_at")}
+    evaluations = {}
+    for path in sorted(run_dir.glob("eval/*/*/metrics.json")):
+        provenance = json.loads(path.read_text()).get("provenance", {})
+        evaluations[f"{path.parent.parent.name}/{path.parent.name}"] = {
+            "seconds": provenance.get("seconds"),
+            "finished_at": provenance.get("finished_at"),
+        }
+    times = sorted(
+        t["finished_at"] for t in [*stages.values(), *evaluations.values()] if t.get("finished_at")
+    )
+    run_yaml = yaml.safe_load((run_dir / "run.yaml").read_text())
+    info = {
+        "piece": piece,
+        "preset": preset,
+        "arms": arms,
+        "commit": run_yaml.get("provenance", {}).get("commit", "unknown"),
+        "versions": run_yaml.get("provenance", {}).get("versions"),
+        "created": run_yaml.get("provenance", {}).get("created"),
+        "last_finished": times[-1] if times else None,
+        "stage_seconds": sum(t["seconds"] or 0 for t in stages.values()),
+        "evaluation_seconds": sum(t["seconds"] or 0 for t in evaluations.values()),
+        "stages": stages,
+        "evaluations": evaluations,
+    }
+    stage = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(stage, ignore_errors=True)
+    for name in names:
+        (stage / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(run_dir / name, stage / name)
+    texts = {
+        "piece.json": json.dumps(info, indent=2, sort_keys=True) + "\n",
+        "stage_hashes.json": dumps(recorded),
+        "stage_summaries.json": dumps(stage_summaries(run_dir)),
+    }
+    for name, text in texts.items():
+        (stage / name).write_text(text)
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(stage, out)
+    return [*names, *texts]
+
+
 def smoke_run(work: Path) -> Path:
     """``srcal run --preset smoke`` into ``work/smoke`` with an empty ``$SRCAL_HOME`` under ``work``."""
     env = {**os.environ, "SRCAL_HOME": str(work / "home"), "HF_HUB_OFFLINE": "1", "PYTHONHASHSEED": "0"}
@@ -83,10 +169,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--publish", type=Path, metavar="RUN_DIR", help="a finished run to publish")
     parser.add_argument("--preset", default="tiny", help="the preset RUN_DIR ran (with --publish)")
     parser.add_argument("--out", type=Path, help="the results directory to write (with --publish)")
+    parser.add_argument("--piece", help="RUN_DIR is this piece of a run in pieces (with --publish)")
     args = parser.parse_args(argv)
     if args.publish:
         if args.out is None:
             parser.error("--publish needs --out")
+        if args.piece:
+            written = publish_piece(args.publish, args.preset, args.piece, args.out)
+            print(f"published piece {args.piece} of {args.preset} ({len(written)} files) into {args.out}")
+            return 0
         texts = golden_files(args.publish, args.preset)
         board = [args.publish / "leaderboard.md", args.publish / "leaderboard.csv"]
         missing = [str(p) for p in board if not p.is_file()]

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from benchmarks.pools import composition, pool_hash
 from benchmarks.records import BenchmarkItem
 from calibrate.artifacts import Artifact
+from calibrate.candidates import candidate_settings
 from calibrate.config import CandidateConfig, ModelConfig, ScorerConfig
 from calibrate.scorer.labels import (
     LabelledPair,
@@ -289,7 +290,7 @@ class ScorerStage:
     mode: ClassVar[str] = "main"
 
     def config(self) -> dict[str, Any]:
-        return {"scorer": asdict(self.cfg), "candidates": asdict(self.candidates)}
+        return {"scorer": asdict(self.cfg), "candidates": candidate_settings(self.candidates)}
 
     def inputs(self) -> dict[str, str]:
         inputs = {"policy": self.policy.hash, "rft_pool": self.pool_hash, "items": pool_hash(self.pool)}
@@ -300,11 +301,10 @@ class ScorerStage:
         return inputs
 
     def run(self) -> tuple[list[str], dict[str, Any]]:
-        from calibrate.candidates import generate_candidates
-        from calibrate.models import load_model
+        from calibrate.candidates import candidate_policy, generate_candidates
         from calibrate.records import CandidateSet, read_records
 
-        policy = load_model(str(self.policy.path), **self.model.load_kwargs())
+        policy = candidate_policy(self.candidates, self.policy, self.model)
         cand_path = self.directory / "train_candidates.jsonl"
         generate_candidates(policy, self.pool, self.data_dir, self.candidates, cand_path, self.seed)
         del policy
