@@ -98,6 +98,18 @@ class RFTConfig(LoRATrainingConfig):
         default=None,
     )
     prompt_style: str = _help("Prompt style: `bare` asks for no rationale, as in the paper.", default="bare")
+    rationale_targets: str = _help(
+        "`gold`: the pool's rationales as written; `counted` [ours]: a rationale that reads every mark of a "
+        'chart opens with their count ("The chart has 7 bars.": the suite\'s `counted_rationale`), so that '
+        "a greedy enumeration has a stop (issue 27: 17 of RFT's 27 unparseable dev responses were chart "
+        "enumerations looping past the last label).",
+        default="gold",
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.rationale_targets not in ("gold", "counted"):
+            raise ValueError(f"rationale_targets must be gold or counted, got {self.rationale_targets!r}")
 
 
 @dataclass
@@ -294,10 +306,19 @@ RESULT_NEUTRAL_FIELDS = ("gradient_checkpointing", "checkpoint_steps")
 """Stage fields that change speed or memory but not the result: left out of stage hashes."""
 
 
+LATER_FIELDS = {"rationale_targets": "gold"}
+"""Stage fields added after results were published, with the default that reproduces those results: in a
+stage hash only when set to something else (the published hashes stay those of the same computation)."""
+
+
 def result_fields(part: Any) -> Any:
-    """A stage's config without :data:`RESULT_NEUTRAL_FIELDS` (what its hash covers)."""
+    """A stage's config without :data:`RESULT_NEUTRAL_FIELDS` and defaulted :data:`LATER_FIELDS` (what its hash covers)."""
     if isinstance(part, dict):
-        return {k: v for k, v in part.items() if k not in RESULT_NEUTRAL_FIELDS}
+        return {
+            k: v
+            for k, v in part.items()
+            if k not in RESULT_NEUTRAL_FIELDS and not (k in LATER_FIELDS and v == LATER_FIELDS[k])
+        }
     return part
 
 

@@ -78,7 +78,20 @@ def rft_items(pool: list[BenchmarkItem], cfg: RFTConfig) -> tuple[list[Benchmark
     if cfg.teacher_rationales:
         items, teacher = apply_teacher_rationales(items, cfg.teacher_rationales)
         info.update(teacher)
+    if cfg.rationale_targets == "counted":
+        counted = [replace(item, rationale=counted_rationale(item)) for item in items]
+        info["counted_targets"] = sum(a.rationale != b.rationale for a, b in zip(counted, items))
+        items = counted
     return items, info
+
+
+def counted_rationale(item: BenchmarkItem) -> str:
+    """``item``'s rationale with its enumeration opened by its count (its built-in suite's rule; others as is)."""
+    from benchmarks.registry import SUITES
+
+    if item.suite not in SUITES:  # a public benchmark's item: no suite rule
+        return item.rationale
+    return SUITES.get(item.suite).counted_rationale(item.rationale, item.facts or {})
 
 
 def sft_rows(items: list[BenchmarkItem], data_dir: Path, prompt_style: str) -> list[dict[str, Any]]:

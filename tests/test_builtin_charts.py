@@ -235,3 +235,22 @@ class TestChecker:
 
     def test_unknown_labels_and_answer_line_are_ignored(self):
         assert SUITE.check_rationale("The bar for Mars is 3.\nAnswer: the bar for Japan is 1", FACTS) == []
+
+
+def test_counted_rationale_opens_an_enumeration_with_its_count() -> None:
+    """RFT's `counted` targets: a rationale reading every mark gets "The chart has N <marks>." first."""
+    drafts = SUITE.generate("rft", 120, seed=0)
+    counted = 0
+    for item in drafts:
+        facts, rationale = item.facts, item.rationale
+        labels = list(facts["values"])
+        new = SUITE.counted_rationale(rationale, facts)
+        reads_all = all(f" for {label} is " in rationale for label in labels)
+        if item.question_type in ("max", "min") and reads_all:
+            mark = {"bar": "bars", "line": "points", "pie": "slices"}[facts["chart_type"]]
+            assert new == f"The chart has {len(labels)} {mark}. {rationale}"
+            counted += 1
+        elif item.question_type == "value":
+            assert new == rationale  # one mark read: nothing to count
+        assert new.endswith(rationale) and parse_response(new, item.answer_type, item.choices).final_answer
+    assert counted > 10

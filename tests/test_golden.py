@@ -84,3 +84,27 @@ class TestPlanner:
         assert "scorer" in arms["src"] and "scorer" not in arms["src-facts"]
         assert arms["src"]["verdicts"] != arms["src-facts"]["verdicts"]
         assert arms["src"]["rft"] == arms["src-facts"]["rft"] == arms["outcome-dpo"]["rft"]
+
+
+def test_counted_targets_move_the_rft_hash_and_gold_moves_nothing() -> None:
+    """`rft.rationale_targets` came after the published results: its default keeps their hashes."""
+    base = planned_hashes(resolve_run_spec("tiny"))
+    assert planned_hashes(resolve_run_spec("tiny", overrides=["rft.rationale_targets=gold"])) == base
+    counted = planned_hashes(resolve_run_spec("tiny", overrides=["rft.rationale_targets=counted"]))
+    assert counted["arms"]["src"]["rft"] != base["arms"]["src"]["rft"]
+    assert counted["arms"]["src"]["data"] == base["arms"]["src"]["data"]
+
+
+def test_rft_items_count_the_rewritten_targets(smoke_dataset) -> None:
+    from benchmarks.records import read_items
+    from calibrate.config import RFTConfig
+    from calibrate.rationale_sft import rft_items
+
+    pool = read_items(smoke_dataset / "rft.jsonl")
+    items, info = rft_items(pool, RFTConfig(rationale_targets="counted"))
+    changed = [b for a, b in zip(pool, items) if a.rationale != b.rationale]
+    assert info["counted_targets"] == len(changed) > 0 and all(b.suite == "charts" for b in changed)
+    assert all(b.rationale.startswith("The chart has ") for b in changed)
+    assert "counted_targets" not in rft_items(pool, RFTConfig())[1]
+    with pytest.raises(ValueError, match="rationale_targets must be gold or counted"):
+        RFTConfig(rationale_targets="short")

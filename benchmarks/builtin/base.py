@@ -85,6 +85,10 @@ class Suite(ABC):
     def check_rationale(self, rationale: str, facts: dict[str, Any]) -> list[ClaimCheck]:
         """Find the statements in ``rationale`` this suite can verify and check them."""
 
+    def counted_rationale(self, rationale: str, facts: dict[str, Any]) -> str:
+        """``rationale`` with any enumeration opened by its count (RFT's ``counted`` targets); as is by default."""
+        return rationale
+
 
 # ---------------------------------------------------------------- helpers for suites
 

@@ -24,6 +24,18 @@ def says(spec: Spec, label: str) -> str:
     return f"The {MARKS[spec['chart_type']]} for {label} is {spec['values'][label]}{unit}."
 
 
+def counted(rationale: str, spec: Spec) -> str:
+    """``rationale`` opened by "The chart has N bars." when it reads every one of the chart's N marks.
+
+    Greedy decoding of an enumeration has no stop of its own (a line chart's years run on past the last
+    one); the count read first gives it one. Other rationales are returned as they are.
+    """
+    labels = list(spec.get("values") or {})
+    if len(labels) < 2 or not all(says(spec, label) in rationale for label in labels):
+        return rationale
+    return f"The chart has {len(labels)} {MARKS[spec['chart_type']]}s. {rationale}"
+
+
 def _value(spec: Spec, rng: random.Random, target: str) -> tuple | None:
     values = spec["values"]
     label = rng.choice(list(values))

@@ -26,7 +26,7 @@ from benchmarks.builtin.base import (
 )
 from benchmarks.builtin.charts.claims import claim_checks
 from benchmarks.builtin.charts.drawing import PALETTE, render
-from benchmarks.builtin.charts.questions import FAMILIES
+from benchmarks.builtin.charts.questions import FAMILIES, counted
 from benchmarks.builtin.charts.sources import BUILDERS, Spec, acceptable
 
 
@@ -134,6 +134,10 @@ class ChartsSuite(Suite):
 
     def check_rationale(self, rationale: str, facts: dict[str, Any]) -> list[ClaimCheck]:
         return claim_checks(rationale, facts)
+
+    def counted_rationale(self, rationale: str, facts: dict[str, Any]) -> str:
+        """A rationale that reads every mark ("The bar for X is 81." per label) opens with their count."""
+        return counted(rationale, facts)
 
 
 SUITE = ChartsSuite()
