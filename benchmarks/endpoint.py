@@ -232,10 +232,19 @@ class EndpointClient:
         requests: Sequence[Sequence[dict[str, Any]]],
         *,
         progress: Callable[[EndpointProgress], None] | None = None,
+        each: Sequence[dict[str, Any]] | None = None,
         **params: Any,
     ) -> list[Reply]:
-        """Replies to many message lists, in order; cached ones are not sent, failures are per reply."""
-        bodies = [self.body(m, **params) for m in requests]
+        """Replies to many message lists, in order; cached ones are not sent, failures are per reply.
+
+        ``params`` go into every request; ``each[i]`` (e.g. a per-request ``seed``) into request i only.
+        """
+        extra = list(each) if each is not None else [{}] * len(requests)
+        if len(extra) != len(requests):
+            raise ValueError(
+                f"chat_many: {len(extra)} per-request parameter sets for {len(requests)} requests"
+            )
+        bodies = [self.body(m, **params, **e) for m, e in zip(requests, extra)]
         replies = [Reply(self.key(b)) for b in bodies]
         state = EndpointProgress(total=len(bodies))
         cache = self._cache_log() if self._cacheable(params) else None

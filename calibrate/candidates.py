@@ -163,7 +163,6 @@ class ServedResponse:
 
     text: str
     logprobs: tuple[float, ...]
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class ServedCandidatesError(RuntimeError):
@@ -208,18 +207,16 @@ class ServedPolicy:
         self, prompts: Sequence[str], images: Sequence[Any], cfg: CandidateConfig, seed: int
     ) -> list[list[ServedResponse]]:
         """``cfg.num_candidates`` responses per prompt (prompt i seeded ``seed + i``); raises on any failure."""
-        from concurrent.futures import ThreadPoolExecutor
-
         from benchmarks.endpoint import image_chat_turn
 
         client = self.client
-
-        def ask(i: int) -> Any:
-            params = {"n": cfg.num_candidates, "top_p": cfg.top_p, "logprobs": True, "seed": seed + i}
-            return client.chat_many([image_chat_turn(prompts[i], images[i])], **params)[0]
-
-        with ThreadPoolExecutor(max_workers=client.cfg.concurrency) as pool:
-            replies = list(pool.map(ask, range(len(prompts))))
+        replies = client.chat_many(
+            [image_chat_turn(prompt, image) for prompt, image in zip(prompts, images)],
+            each=[{"seed": seed + i} for i in range(len(prompts))],
+            n=cfg.num_candidates,
+            top_p=cfg.top_p,
+            logprobs=True,
+        )
         where = f"{client.cfg.url} (model {client.cfg.model!r})"
         out: list[list[ServedResponse]] = []
         for reply in replies:

@@ -43,9 +43,10 @@ class SharedRecord:
             return {"format": FORMAT, "stages": {}}
         try:
             record = json.loads(self.path.read_text())
-            record["stages"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise SharedStageError(f"{self.path}: not a shared-stage record ({type(exc).__name__})") from exc
+        except ValueError as exc:
+            raise SharedStageError(f"{self.path}: not a shared-stage record (not JSON: {exc})") from exc
+        if not isinstance(record, dict) or not isinstance(record.get("stages"), dict):
+            raise SharedStageError(f"{self.path}: not a shared-stage record (no `stages` mapping)")
         return record
 
     def check(self, directory: Path, name: str, manifest: dict[str, Any]) -> None:

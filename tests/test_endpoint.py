@@ -244,3 +244,21 @@ def test_endpoint_reader(server: FakeEndpoint, tmp_path: Path) -> None:
     assert len(server.requests) == 3  # read once, then cached
     with pytest.raises(ValueError, match="reader.endpoint"):
         make_reader(ReaderConfig(name="endpoint"))
+
+
+def test_per_request_parameters(tmp_path) -> None:
+    """``each[i]`` reaches request i only; a list of another length is refused before anything is sent."""
+    from benchmarks.endpoint import EndpointClient, EndpointConfig
+    from tests.endpoint_servers import FakeEndpoint, completion
+
+    with FakeEndpoint(responder=lambda r: (200, completion(str(r["body"]["seed"])))) as server:
+        client = EndpointClient(
+            EndpointConfig(base_url=server.url, model="m", cache_dir=str(tmp_path), concurrency=1)
+        )
+        messages = [[{"role": "user", "content": "hi"}]] * 2
+        replies = client.chat_many(messages, each=[{"seed": 7}, {"seed": 9}], temperature=0.5)
+        assert [r.text for r in replies] == ["7", "9"]
+        assert all(r["body"]["temperature"] == 0.5 for r in server.requests)
+        with pytest.raises(ValueError, match="1 per-request parameter sets for 2 requests"):
+            client.chat_many(messages, each=[{"seed": 1}])
+        assert len(server.requests) == 2
