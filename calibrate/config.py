@@ -207,6 +207,17 @@ class ScorerConfig:
     train_lora_r: int = _help("R-Scorer LoRA rank.", default=16)
     train_learning_rate: float = _help("R-Scorer learning rate.", default=2e-4)
     train_batch_size: int = _help("R-Scorer training pairs per step.", default=8)
+    train_objective: str = _help(
+        "`next_token`: SFT on the verdict token, cross-entropy over the whole vocabulary (trl's loss); "
+        "`verdict` [ours]: cross-entropy over the verdict tokens' logits only (A/B/Tie, or Yes/No pointwise), "
+        "the distribution the scorer reads, computed from the last prompt token's hidden state.",
+        default="next_token",
+    )
+    train_mixed_precision: str = _help(
+        "`auto`: bf16 autocast when the scorer is bf16 on CUDA, none elsewhere; `bf16`: bf16 autocast on any "
+        "device (CPUs with AVX-512 BF16 too); `no`: fp32. The held-out curve is read as the stage's verdicts are.",
+        default="auto",
+    )
     eval_every: int = _help(
         "Steps between held-out evaluations while the R-Scorer trains (its learning curve in the stage "
         "summary); 0: before and after training only.",
@@ -225,6 +236,12 @@ class ScorerConfig:
             raise ValueError(f"mode must be pairwise or pointwise, got {self.mode!r}")
         if self.kind not in ("learned", "facts"):
             raise ValueError(f"kind must be learned or facts, got {self.kind!r}")
+        if self.train_objective not in ("next_token", "verdict"):
+            raise ValueError(f"train_objective must be next_token or verdict, got {self.train_objective!r}")
+        if self.train_mixed_precision not in ("auto", "bf16", "no"):
+            raise ValueError(
+                f"train_mixed_precision must be auto, bf16 or no, got {self.train_mixed_precision!r}"
+            )
         if self.kind == "facts" and self.mode != "pairwise":
             raise ValueError("kind facts judges pairs: mode must be pairwise")
 
@@ -306,16 +323,17 @@ RESULT_NEUTRAL_FIELDS = ("gradient_checkpointing", "checkpoint_steps")
 """Stage fields that change speed or memory but not the result: left out of stage hashes."""
 
 
-LATER_FIELDS = {"rationale_targets": "gold"}
+LATER_FIELDS = {"rationale_targets": "gold", "train_objective": "next_token", "train_mixed_precision": "auto"}
 """Stage fields added after results were published, with the default that reproduces those results: in a
 stage hash only when set to something else (the published hashes stay those of the same computation)."""
 
 
 def result_fields(part: Any) -> Any:
-    """A stage's config without :data:`RESULT_NEUTRAL_FIELDS` and defaulted :data:`LATER_FIELDS` (what its hash covers)."""
+    """A stage's config without :data:`RESULT_NEUTRAL_FIELDS` and defaulted :data:`LATER_FIELDS`, at any depth
+    (what its hash covers)."""
     if isinstance(part, dict):
         return {
-            k: v
+            k: result_fields(v)
             for k, v in part.items()
             if k not in RESULT_NEUTRAL_FIELDS and not (k in LATER_FIELDS and v == LATER_FIELDS[k])
         }

@@ -4,6 +4,7 @@ resume and label files. Uses a tiny random Llama with the micro tokenizer (no Sm
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -363,3 +364,78 @@ def test_pointwise_mode_trains_the_head_it_uses(
         device="cpu",
     )
     assert gap(trained) > before + 0.05  # the Yes/No head learned to tell them apart
+
+
+def test_verdict_loss_is_the_cross_entropy_of_the_verdicts_the_scorer_reads(
+    tiny_dir: Path, items: list[BenchmarkItem]
+) -> None:
+    """`verdict_loss` on a padded batch = -log of the A/B/Tie softmax a plain forward gives each row's label."""
+    from calibrate.scorer.model import VERDICTS
+    from calibrate.scorer.train import _sft_rows, verdict_loss
+
+    scorer = _scorer(tiny_dir)
+    sets = [_candidate_set(it, 3) for it in items[:3]]
+    examples = [
+        LabelledPair(it, cs.candidates[a], cs.candidates[b], verdict)
+        for it, cs, (a, b, verdict) in zip(items, sets, [(0, 1, "A"), (1, 2, "Tie"), (2, 0, "B")])
+    ]
+    rows = _sft_rows(scorer, examples)
+    width = max(len(r["input_ids"]) for r in rows)
+    pad = [width - len(r["input_ids"]) for r in rows]  # right padding, as trl's collator pads
+    batch = {
+        "input_ids": torch.tensor([r["input_ids"] + [scorer.pad_id] * n for r, n in zip(rows, pad)]),
+        "attention_mask": torch.tensor([[1] * len(r["input_ids"]) + [0] * n for r, n in zip(rows, pad)]),
+        "labels": torch.tensor([r["labels"] + [-100] * n for r, n in zip(rows, pad)]),
+    }
+    with torch.no_grad():
+        loss = verdict_loss(scorer.model, batch, scorer.verdict_ids)
+    expected = [
+        -torch.log(_plain_probs(scorer, ex.item, ex.a, ex.b)[VERDICTS.index(ex.verdict)]) for ex in examples
+    ]
+    assert float(loss) == pytest.approx(float(sum(expected) / len(expected)), rel=1e-4)
+    batch["labels"][0] = -100  # a row without a target is refused, not skipped
+    with pytest.raises(ValueError, match="exactly one target"):
+        verdict_loss(scorer.model, batch, scorer.verdict_ids)
+
+
+@pytest.mark.parametrize("precision", ["no", "bf16"])
+def test_verdict_objective_trains_the_verdicts(
+    tiny_dir: Path, items: list[BenchmarkItem], tmp_path: Path, precision: str
+) -> None:
+    """`train_objective: verdict` (bf16 autocast or not) moves only LoRA weights and lowers the held-out NLL."""
+    from calibrate.models import load_model
+
+    chosen = items[:10]
+    sets = [_candidate_set(it, 3) for it in chosen]
+    examples = []
+    for it, cs in zip(chosen, sets):
+        gold, wrong = cs.candidates[2], cs.candidates[1]
+        examples += [LabelledPair(it, gold, wrong, "A"), LabelledPair(it, wrong, gold, "B")]
+    loaded = load_model(tiny_dir, dtype="fp32", device="cpu")
+    frozen = {n: p.detach().clone() for n, p in loaded.model.named_parameters()}
+    cfg = ScorerConfig(
+        backbone=str(tiny_dir),
+        dtype="fp32",
+        train_steps=20,
+        train_lora_r=4,
+        train_learning_rate=1e-2,
+        train_objective="verdict",
+        train_mixed_precision=precision,
+    )
+    summary = train_scorer(
+        cfg, examples, tmp_path / "adapter", seed=0, heldout_fraction=0.2, device="cpu", loaded=loaded
+    )
+    assert summary["last_loss"] < summary["first_loss"]
+    assert summary["heldout_nll_after"] < summary["heldout_nll_before"]
+    after = {n.replace(".base_layer", ""): p for n, p in loaded.model.named_parameters() if "lora_" not in n}
+    assert not [n for n in frozen if not torch.equal(frozen[n], after[n].detach())]
+    # the first logged loss is the verdict cross-entropy (3 classes: about ln 3 at the start), not the
+    # next-token loss over the vocabulary (about ln |V| for an untrained model)
+    assert summary["first_loss"] < 0.5 * math.log(len(loaded.processor))
+
+
+def test_scorer_training_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="train_objective"):
+        ScorerConfig(train_objective="softmax")
+    with pytest.raises(ValueError, match="train_mixed_precision"):
+        ScorerConfig(train_mixed_precision="fp16")

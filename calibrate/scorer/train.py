@@ -2,7 +2,8 @@
 
 `train_scorer` keeps only labels consistent under both orders, splits held-out items deterministically,
 balances the training verdicts, runs LoRA SFT (trl ``SFTTrainer``, pre-tokenised prompt + one verdict
-token, loss on the verdict only) and reports held-out agreement before and after training.
+token, loss on the verdict only: over the whole vocabulary, or with ``train_objective: verdict`` over the
+verdict tokens' logits, `verdict_loss`) and reports held-out agreement before and after training.
 
 `ScorerStage` is the loop's scorer stage: candidates of the RFT policy on held-back ``rft`` items, their
 labels (`training_examples`) and `train_scorer`.
@@ -111,6 +112,66 @@ def scorer_lora_config(cfg: ScorerConfig, model: Any) -> Any:
     )
 
 
+def verdict_loss(model: Any, inputs: dict[str, Any], word_ids: Sequence[int]) -> Any:
+    """Mean cross-entropy of each row's target over the logits of ``word_ids`` only (``train_objective: verdict``).
+
+    Each row holds one target token (``labels`` != -100, the last one: `_sft_rows`); the logits are those of
+    the hidden state before it, through the LM head's rows of ``word_ids`` (as `RScorer` reads them), so no
+    full-vocabulary head is computed.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    head = base.get_output_embeddings()
+    labels = inputs["labels"]
+    rows, cols = (labels != -100).nonzero(as_tuple=True)
+    if len(rows) != labels.shape[0] or int(cols.min()) < 1:
+        raise ValueError("verdict loss: every row needs exactly one target token after its prompt")
+    hidden = base.get_decoder()(
+        input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), use_cache=False
+    ).last_hidden_state
+    ids = torch.tensor(list(word_ids), device=labels.device)
+    weight = head.weight[ids]
+    logits = hidden[rows, cols - 1].to(weight.dtype) @ weight.T
+    if head.bias is not None:
+        logits = logits + head.bias[ids]
+    targets = (labels[rows, cols].unsqueeze(1) == ids.unsqueeze(0)).float().argmax(dim=1)
+    return F.cross_entropy(logits.float(), targets)
+
+
+def _trainer_class(cfg: ScorerConfig, word_ids: Sequence[int]) -> Any:
+    """trl's ``SFTTrainer``, or with ``train_objective: verdict`` a subclass whose loss is `verdict_loss`."""
+    from trl import SFTTrainer
+
+    if cfg.train_objective == "next_token":
+        return SFTTrainer
+
+    class VerdictTrainer(SFTTrainer):
+        """SFT whose loss is the cross-entropy over the verdict tokens' logits (`verdict_loss`)."""
+
+        def compute_loss(
+            self,
+            model: Any,
+            inputs: dict[str, Any],
+            return_outputs: bool = False,
+            num_items_in_batch: Any = None,
+        ) -> Any:
+            loss = verdict_loss(model, inputs, word_ids)
+            return (loss, None) if return_outputs else loss
+
+    return VerdictTrainer
+
+
+def _use_bf16(cfg: ScorerConfig, loaded: LoadedModel) -> bool:
+    """Whether training autocasts to bf16 (``train_mixed_precision``)."""
+    import torch
+
+    if cfg.train_mixed_precision == "auto":
+        return loaded.dtype == torch.bfloat16 and loaded.device.type == "cuda"
+    return cfg.train_mixed_precision == "bf16"
+
+
 def _trainer(
     cfg: ScorerConfig,
     loaded: LoadedModel,
@@ -122,8 +183,7 @@ def _trainer(
 ) -> Any:
     """A trl ``SFTTrainer`` injecting a fresh LoRA adapter into ``loaded.model``."""
     import datasets
-    import torch
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
 
     args = SFTConfig(
         output_dir=str(out / "trainer"),
@@ -138,7 +198,7 @@ def _trainer(
         seed=seed,
         data_seed=seed,
         use_cpu=loaded.device.type == "cpu",
-        bf16=loaded.dtype == torch.bfloat16 and loaded.device.type == "cuda",
+        bf16=_use_bf16(cfg, loaded),
         max_length=None,
         gradient_checkpointing=False,
         dataloader_num_workers=0,
@@ -146,7 +206,8 @@ def _trainer(
         train_sampling_strategy="group_by_length",
     )
     peft_cfg = scorer_lora_config(cfg, loaded.model)
-    return SFTTrainer(
+    words = scorer.pointwise_ids if cfg.mode == "pointwise" else scorer.verdict_ids
+    return _trainer_class(cfg, words)(
         model=loaded.model,
         args=args,
         train_dataset=datasets.Dataset.from_list(rows),
