@@ -62,6 +62,38 @@ class DataConfig:
     export_hf: bool = field(
         default=True, metadata={"help": "Also write a datasets `save_to_disk` copy in hf/."}
     )
+    training_sources: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Public training sets (benchmarks/training) the rft and calib pools are drawn from instead of "
+            "the built-in suites (`paper-public`); empty: the built-in suites."
+        },
+    )
+    source_weights: dict[str, float] = field(
+        default_factory=dict,
+        metadata={"help": "Weights of training sources inside their category (unset: even)."},
+    )
+    sources: dict[str, str] = field(
+        default_factory=dict,
+        metadata={
+            "help": "Where a training source or benchmark is read: NAME -> local directory or hub id (unset: the "
+            "spec's hub id). Where, not what: not part of the config hash (`srcal data build --source NAME=DIR`)."
+        },
+    )
+    decontaminate: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Benchmarks whose test images (and re-encoded copies) are kept out of the training pools; "
+            "the rows dropped are counted per source in the manifest."
+        },
+    )
+    perceptual_distance: int = field(
+        default=3,
+        metadata={
+            "help": "Largest difference-hash distance (bits of 64) at which a training image counts as a copy "
+            "of a benchmark image (every match up to 3 is found: benchmarks/decontaminate.py)."
+        },
+    )
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.suites if s not in SUITES]
@@ -72,6 +104,31 @@ class DataConfig:
         for name in ("base_size", "rft_size", "calib_size", "test_per_suite"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
+        from benchmarks.registry import BENCHMARKS, PUBLIC_BENCHMARKS, TRAINING_SOURCES
+
+        for name in self.training_sources:
+            TRAINING_SOURCES.get(name)  # raises with a did-you-mean hint
+        stray = sorted(set(self.source_weights) - set(self.training_sources))
+        if stray:
+            raise ValueError(f"source_weights: {stray[0]!r} is not one of training_sources")
+        for name in self.decontaminate:
+            if name not in PUBLIC_BENCHMARKS:
+                BENCHMARKS.get(name)
+                raise ValueError(f"decontaminate: {name!r} is a built-in suite, not a public benchmark")
+        if not 0 <= self.perceptual_distance <= 16:
+            raise ValueError("perceptual_distance must be between 0 and 16")
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that decide what is built (the config hash): ``sources`` (where the data is read) never,
+        the public-source fields only when set (so datasets built before them keep their hash)."""
+        out = asdict(self)
+        del out["sources"]
+        for name in ("training_sources", "source_weights", "decontaminate"):
+            if not out[name]:
+                del out[name]
+        if not self.training_sources:
+            del out["perceptual_distance"]
+        return out
 
     def split_size(self, split: str) -> int:
         return {"base": self.base_size, "rft": self.rft_size, "calib": self.calib_size}[split]
@@ -93,6 +150,8 @@ def load_data_config(preset: str | None = None, config_file: str | Path | None =
 
 def allocate(total: int, suites: list[str], ratio: list[float]) -> dict[str, int]:
     """Split ``total`` items over suites: by category weight, then evenly inside a category."""
+    if total == 0:
+        return {}
     by_category = {c: [s for s in suites if SUITES.get(s).category == c] for c in CATEGORIES}
     weights = {c: w for c, w in zip(CATEGORIES, ratio) if by_category[c]}
     weight_sum = sum(weights.values())
@@ -112,7 +171,7 @@ def allocate(total: int, suites: list[str], ratio: list[float]) -> dict[str, int
 
 
 def config_hash(config: DataConfig) -> str:
-    return hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(config.identity(), sort_keys=True).encode()).hexdigest()
 
 
 def _item_id(suite: str, image_sha: str, question: str, choices: list[str] | None) -> str:
@@ -166,7 +225,20 @@ def _build_into(config: DataConfig, stage: Path, say: Progress) -> dict[str, Any
     seen_ids: set[str] = set()
     dropped: Counter[str] = Counter()
     split_items: dict[str, list[BenchmarkItem]] = {}
+    public = None
+    if config.training_sources:
+        from benchmarks.public_pools import PoolDraw
+
+        public = PoolDraw(config, stage, say)
+        drawn = public.draw()
     for split in SPLITS:
+        if public is not None and split in drawn:
+            split_items[split] = drawn[split]
+            for item in drawn[split]:
+                image_split.setdefault(item.image_sha256, split)
+                seen_ids.add(item.id)
+            write_jsonl(stage / f"{split}.jsonl", drawn[split])
+            continue
         if split == "test":
             plan = {s: config.test_per_suite for s in config.suites}
         else:
@@ -186,7 +258,10 @@ def _build_into(config: DataConfig, stage: Path, say: Progress) -> dict[str, Any
     if config.export_hf:
         say("writing the datasets copy (hf/)")
         export_hf(split_items, stage, stage / "hf")
-    return _manifest(config, split_items, stage, dropped)
+    manifest = _manifest(config, split_items, stage, dropped)
+    if public is not None:
+        manifest.update(public.manifest())
+    return manifest
 
 
 def _suite_items(
@@ -367,7 +442,7 @@ def _manifest(
         }
     return {
         "manifest_version": MANIFEST_VERSION,
-        "config": asdict(config),
+        "config": config.identity(),
         "splits": splits,
         "suites": suites,
         "dropped": dict(sorted(dropped.items())),

@@ -30,7 +30,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BenchmarkLoadError", "load_rows", "offline_mode"]
+__all__ = ["BenchmarkLoadError", "load_rows", "load_table", "offline_mode"]
 
 DATA_EXTENSIONS = {".parquet": "parquet", ".arrow": "arrow", ".jsonl": "json", ".json": "json"}
 """Data file extensions, in order of preference when a directory mixes formats."""
@@ -73,11 +73,18 @@ def load_rows(
     """Raw rows of ``spec.split`` from ``source`` (see the module docstring), at most ``limit``."""
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
-    dataset = _load_dataset(spec, source)
-    dataset = _apply_row_filter(spec, dataset)
+    dataset = load_table(spec, source)
     if limit is not None:
         dataset = dataset.select(range(min(limit, len(dataset))))
     return [dict(row) for row in dataset]
+
+
+def load_table(spec: Any, source: str | os.PathLike[str] | None = None) -> Any:
+    """``spec.split`` from ``source`` as a ``datasets.Dataset`` (row filter applied; rows decoded on access).
+
+    What a large training set is read through: a row's image is decoded only when the row is indexed.
+    """
+    return _apply_row_filter(spec, _load_dataset(spec, source))
 
 
 # ------------------------------------------------------------------ dispatch

@@ -154,8 +154,28 @@ _PUBLIC = {
 for _name, _module in _PUBLIC.items():
     BENCHMARKS.register(_name, f"{_module}:SPEC")
 
+TRAINING_SOURCES: Registry = Registry("training source")
+"""Public training sets the paper-public pools are drawn from (``benchmarks.training``), by name."""
+
+_TRAINING = {
+    "vqav2": "benchmarks.training.vqav2",
+    "okvqa": "benchmarks.training.okvqa",
+    "aokvqa": "benchmarks.training.aokvqa",
+    "textvqa": "benchmarks.training.textvqa",
+    "chartqa_train": "benchmarks.training.chartqa",
+    "dvqa": "benchmarks.training.dvqa",
+    "figureqa": "benchmarks.training.figureqa",
+    "scienceqa_train": "benchmarks.training.scienceqa",
+    "ai2d_train": "benchmarks.training.ai2d",
+    "geo170k": "benchmarks.training.geo170k",
+    "mathv360k": "benchmarks.training.mathv360k",
+}
+for _name, _module in _TRAINING.items():
+    TRAINING_SOURCES.register(_name, f"{_module}:SOURCE")
+
 JUDGES.register("file", "benchmarks.judges:FileJudge")
 JUDGES.register("openai", "benchmarks.judges:OpenAIJudge")
 
 BUILTIN_SUITES = tuple(_BUILTIN)
 PUBLIC_BENCHMARKS = tuple(_PUBLIC)
+TRAINING_SOURCE_NAMES = tuple(_TRAINING)

@@ -122,7 +122,7 @@ class DataStage:
     mode: ClassVar[str] = "main"
 
     def config(self) -> dict[str, Any]:
-        return asdict(self.cfg)
+        return self.cfg.identity()
 
     def inputs(self) -> dict[str, str]:
         return {}

@@ -78,6 +78,14 @@ def rft_items(pool: list[BenchmarkItem], cfg: RFTConfig) -> tuple[list[Benchmark
     if cfg.teacher_rationales:
         items, teacher = apply_teacher_rationales(items, cfg.teacher_rationales)
         info.update(teacher)
+    bare = [item for item in items if not item.rationale.strip()]
+    if bare:
+        sources = sorted({item.suite for item in bare})
+        raise ValueError(
+            f"rationale fine-tuning: {len(bare)} of {len(items)} items have no rationale to train on (public "
+            f"training sources: {', '.join(sources)}); write teacher rationales for them (srcal teacher rationales "
+            "--split rft) and set rft.teacher_rationales to that file"
+        )
     if cfg.rationale_targets == "counted":
         counted = [replace(item, rationale=counted_rationale(item)) for item in items]
         info["counted_targets"] = sum(a.rationale != b.rationale for a, b in zip(counted, items))

@@ -97,16 +97,41 @@ def data() -> None:
 )
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output dataset directory.")
 @click.option("--force", is_flag=True, help="Rebuild even if OUT holds a dataset built with another config.")
-def data_build(preset: str, config_file: str | None, out: str, force: bool) -> None:
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    help="Where a training source or benchmark is read (paper-public): NAME=DIR_OR_HUB_ID (repeatable).",
+)
+def data_build(preset: str, config_file: str | None, out: str, force: bool, sources: tuple[str, ...]) -> None:
     """Build base/rft/calib/test splits, images, a manifest and a datasets copy."""
+    import dataclasses
+
     from benchmarks.build import build_dataset, load_data_config
+    from benchmarks.configuration import ConfigError
+    from benchmarks.registry import BENCHMARKS, TRAINING_SOURCES
 
     config = load_data_config(preset, config_file)
+    given = dict(config.sources)
+    for pair in sources:
+        name, sep, where = pair.partition("=")
+        if not sep or not name or not where:
+            raise ConfigError(f"--source {pair!r}: expected NAME=DIR_OR_HUB_ID")
+        if name not in TRAINING_SOURCES and name not in BENCHMARKS:
+            TRAINING_SOURCES.get(name)  # unknown: names the known sources with a did-you-mean
+        given[name] = where
+    config = dataclasses.replace(config, sources=given)
     manifest = build_dataset(config, out, force=force, progress=click.echo)
     for split, info in manifest["splits"].items():
         share = " ".join(f"{c}={v:.3f}" for c, v in info["category_share"].items())
         click.echo(f"{split:5s} {info['count']:6d} items  {info['images']:6d} images  {share}")
-    click.echo("majority-answer baseline on test:")
+    for name, info in manifest.get("training_sources", {}).items():
+        dropped = sum(info["dropped"].values())
+        click.echo(
+            f"  {name:15s} rft {info['items']['rft']:6d}  calib {info['items']['calib']:6d}  dropped {dropped}"
+        )
+    if manifest["suites"]:
+        click.echo("majority-answer baseline on test:")
     for name, info in manifest["suites"].items():
         click.echo(f"  {name:10s} {info['test_majority_baseline']:.3f} ({info['test_majority_answer']!r})")
 

@@ -91,6 +91,21 @@ def claim_share(item: BenchmarkItem, candidate: Candidate) -> float:
     return sum(c.true for c in checks) / len(checks) if checks else 0.0
 
 
+def require_facts(items: Sequence[BenchmarkItem], use: str) -> None:
+    """Refuse items the fact judge cannot read: those of public training sources carry no facts
+    (`benchmarks.public_pools`); ``use`` says what needed the judge, the message what to do instead."""
+    from benchmarks.registry import SUITES
+
+    public = sorted({item.suite for item in items if item.suite not in SUITES})
+    if public:
+        n = sum(item.suite not in SUITES for item in items)
+        raise LabelError(
+            f"{use}: {n} of {len(items)} items come from public training sources ({', '.join(public)}) and carry "
+            "no structured facts, so the fact judge cannot label them; label the candidates with a served judge "
+            "(srcal teacher labels --candidates RUN/scorer/train_candidates.jsonl) and set scorer.labels to that file"
+        )
+
+
 def fact_score(item: BenchmarkItem, candidate: Candidate) -> float:
     """ANSWER_WEIGHT x correct + CLAIM_WEIGHT x share of true checked claims (correctness dominates)."""
     return ANSWER_WEIGHT * _is_correct(item, candidate) + CLAIM_WEIGHT * claim_share(item, candidate)
@@ -135,6 +150,7 @@ def fact_verdicts(
     """
     from calibrate.artifacts import ItemLog
 
+    require_facts(items, "scorer.kind facts (the oracle arm)")
     sets = {cs.item_id: cs for cs in candidate_sets}
     todo = [it for it in items if it.id in sets and len(sets[it.id].candidates) >= 2]
     log = ItemLog(out_path)
@@ -283,6 +299,7 @@ def training_examples(
     pool = [item for item in items if item.id in with_set]
     if labels:
         return label_examples(pool, sets, read_labels(labels))
+    require_facts(pool, "the R-Scorer's fact labels")
     return fact_examples(pool, sets, cfg.max_pairs_per_item)
 
 
