@@ -317,6 +317,16 @@ def test_facts_render_compactly_and_no_built_in_item_is_cut(smoke_dataset: Path)
             assert f"{obj['shape']} {obj['color']} {obj['size']} x={obj['x']} y={obj['y']}" in text
 
 
+def _learnable_pairs(chosen: list[BenchmarkItem], sets: list[CandidateSet]) -> list[LabelledPair]:
+    """A signal a 2-layer toy model can learn: the bare gold answer beats a rationale with a wrong answer
+    (both orders)."""
+    examples = []
+    for it, cs in zip(chosen, sets):
+        gold, wrong = cs.candidates[2], cs.candidates[1]
+        examples += [LabelledPair(it, gold, wrong, "A"), LabelledPair(it, wrong, gold, "B")]
+    return examples
+
+
 def test_pointwise_mode_trains_the_head_it_uses(
     tiny_dir: Path, items: list[BenchmarkItem], tmp_path: Path
 ) -> None:
@@ -326,11 +336,7 @@ def test_pointwise_mode_trains_the_head_it_uses(
 
     chosen = items[:10]
     sets = [_candidate_set(it, 3) for it in chosen]
-    examples = []
-    for it, cs in zip(chosen, sets):
-        # a signal a 2-layer toy model can learn: the bare gold answer beats a rationale with a wrong answer
-        gold, wrong = cs.candidates[2], cs.candidates[1]
-        examples += [LabelledPair(it, gold, wrong, "A"), LabelledPair(it, wrong, gold, "B")]
+    examples = _learnable_pairs(chosen, sets)
     targets = pointwise_labels(examples)
     assert sorted({(c.candidate_id, word) for _, c, word in targets}) == [(1, "No"), (2, "Yes")]
     assert len(targets) == 20
@@ -405,12 +411,7 @@ def test_verdict_objective_trains_the_verdicts(
     """`train_objective: verdict` (bf16 autocast or not) moves only LoRA weights and lowers the held-out NLL."""
     from calibrate.models import load_model
 
-    chosen = items[:10]
-    sets = [_candidate_set(it, 3) for it in chosen]
-    examples = []
-    for it, cs in zip(chosen, sets):
-        gold, wrong = cs.candidates[2], cs.candidates[1]
-        examples += [LabelledPair(it, gold, wrong, "A"), LabelledPair(it, wrong, gold, "B")]
+    examples = _learnable_pairs(items[:10], [_candidate_set(it, 3) for it in items[:10]])
     loaded = load_model(tiny_dir, dtype="fp32", device="cpu")
     frozen = {n: p.detach().clone() for n, p in loaded.model.named_parameters()}
     cfg = ScorerConfig(

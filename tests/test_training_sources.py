@@ -23,20 +23,11 @@ from benchmarks.public_pools import SourceError, allocate_sources
 from benchmarks.records import CATEGORIES, read_items
 from benchmarks.registry import BENCHMARKS, TRAINING_SOURCES
 from benchmarks.training._common import UnusableRow, vqa_accuracy, vqa_gold, vqa_normalize
+from tests.test_public_benchmarks import offline_hf  # noqa: F401 (autouse: offline, throw-away caches)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "training"
 PUBLIC = Path(__file__).parent / "fixtures" / "public"
 CONVERSATION_FILES = {"geo170k": "qa_tuning.json", "mathv360k": "train_samples_all_tuning.json"}
-
-
-@pytest.fixture(autouse=True)
-def offline_hf(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    home = tmp_path / "hf_home"
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(home))
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(home / "datasets"))
-    monkeypatch.setenv("HF_HUB_CACHE", str(home / "hub"))
 
 
 def picture(seed: int) -> Any:
