@@ -115,6 +115,9 @@ class DataConfig:
             if name not in PUBLIC_BENCHMARKS:
                 BENCHMARKS.get(name)
                 raise ValueError(f"decontaminate: {name!r} is a built-in suite, not a public benchmark")
+        for name in self.sources:
+            if name not in TRAINING_SOURCES and name not in BENCHMARKS:
+                TRAINING_SOURCES.get(name)  # neither a training source nor a benchmark: did-you-mean
         if not 0 <= self.perceptual_distance <= 16:
             raise ValueError("perceptual_distance must be between 0 and 16")
 

@@ -109,7 +109,6 @@ def data_build(preset: str, config_file: str | None, out: str, force: bool, sour
 
     from benchmarks.build import build_dataset, load_data_config
     from benchmarks.configuration import ConfigError
-    from benchmarks.registry import BENCHMARKS, TRAINING_SOURCES
 
     config = load_data_config(preset, config_file)
     given = dict(config.sources)
@@ -117,10 +116,8 @@ def data_build(preset: str, config_file: str | None, out: str, force: bool, sour
         name, sep, where = pair.partition("=")
         if not sep or not name or not where:
             raise ConfigError(f"--source {pair!r}: expected NAME=DIR_OR_HUB_ID")
-        if name not in TRAINING_SOURCES and name not in BENCHMARKS:
-            TRAINING_SOURCES.get(name)  # unknown: names the known sources with a did-you-mean
         given[name] = where
-    config = dataclasses.replace(config, sources=given)
+    config = dataclasses.replace(config, sources=given)  # an unknown NAME: refused with a did-you-mean
     manifest = build_dataset(config, out, force=force, progress=click.echo)
     for split, info in manifest["splits"].items():
         share = " ".join(f"{c}={v:.3f}" for c, v in info["category_share"].items())
