@@ -125,8 +125,9 @@ def verdict_loss(model: Any, inputs: dict[str, Any], word_ids: Sequence[int]) ->
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     head = base.get_output_embeddings()
     labels = inputs["labels"]
+    targets_per_row = (labels != -100).sum(dim=1)
     rows, cols = (labels != -100).nonzero(as_tuple=True)
-    if len(rows) != labels.shape[0] or int(cols.min()) < 1:
+    if bool((targets_per_row != 1).any()) or int(cols.min()) < 1:
         raise ValueError("verdict loss: every row needs exactly one target token after its prompt")
     hidden = base.get_decoder()(
         input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), use_cache=False
