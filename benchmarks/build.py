@@ -137,6 +137,17 @@ class DataConfig:
         return {"base": self.base_size, "rft": self.rft_size, "calib": self.calib_size}[split]
 
 
+DATA_LATER_FIELDS = {
+    "training_sources": [],
+    "source_weights": {},
+    "sources": {},
+    "decontaminate": [],
+    "perceptual_distance": 3,
+}
+"""`DataConfig` fields added after datasets and runs were made, with their defaults (a run recorded
+without them is the same run while they keep these values)."""
+
+
 def load_data_config(preset: str | None = None, config_file: str | Path | None = None) -> DataConfig:
     """A DataConfig from a preset name (``benchmarks/presets/<name>.yaml``) and/or a YAML file."""
     data: dict[str, Any] = {}

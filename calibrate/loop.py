@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from benchmarks.build import DataConfig, build_dataset, load_data_config
+from benchmarks.build import DATA_LATER_FIELDS, DataConfig, build_dataset, load_data_config
 from benchmarks.configuration import ConfigError, RunDirError
 from benchmarks.fileio import atomic_write_json, atomic_write_text, srcal_home
 from benchmarks.pools import disjoint_slices, stratified_pool
@@ -50,7 +50,7 @@ from calibrate.artifacts import (
     write_manifest,
 )
 from calibrate.checkpoints import is_main_process, wait_for_everyone, world_size
-from calibrate.config import RunConfig, result_fields
+from calibrate.config import LATER_FIELDS, RunConfig, result_fields
 
 STAGES = ("data", "rft", "scorer", "candidates", "verdicts", "curate", "preference")
 STAGE_ALIASES = {"judge": "verdicts"}
@@ -105,6 +105,21 @@ def _yaml(data: dict[str, Any]) -> str:
     import yaml
 
     return yaml.safe_dump(data, sort_keys=False)
+
+
+def _comparable(resolved: dict[str, Any]) -> dict[str, Any]:
+    """A run.yaml's resolved config without the fields added since runs were recorded, where they keep
+    their defaults (`LATER_FIELDS`, `DATA_LATER_FIELDS`): a run recorded before them resumes."""
+
+    def strip(value: Any, later: dict[str, Any]) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v, later) for k, v in value.items() if not (k in later and v == later[k])}
+        return value
+
+    return {
+        "run": strip(resolved.get("run"), LATER_FIELDS),
+        "data": strip(resolved.get("data"), DATA_LATER_FIELDS),
+    }
 
 
 @dataclass
@@ -178,7 +193,7 @@ class Calibration:
             import yaml
 
             existing = yaml.safe_load(path.read_text()) or {}
-            if existing.get("resolved") != resolved:
+            if _comparable(existing.get("resolved") or {}) != _comparable(resolved):
                 raise RunDirError(
                     f"{self.run_dir} holds a run with another config (see {path}); "
                     "use another --run-dir or remove it"

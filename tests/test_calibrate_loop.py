@@ -174,6 +174,27 @@ class TestBadInput:
         with pytest.raises(RunDirError, match="another config"):
             Calibration(cfg, smoke_run, data).run(stop_after="data")
 
+    def test_a_run_recorded_before_later_fields_resumes(self, smoke_run: Path, tmp_path: Path) -> None:
+        """A run.yaml written before fields were added (at their defaults now) is the same run; a later
+        field set away from its default is another config."""
+        import shutil
+
+        import yaml
+
+        run = tmp_path / "old"
+        shutil.copytree(smoke_run, run)
+        doc = yaml.safe_load((run / "run.yaml").read_text())
+        for name in ("train_objective", "train_mixed_precision"):
+            del doc["resolved"]["run"]["scorer"][name]
+        for name in ("training_sources", "sources", "perceptual_distance"):
+            del doc["resolved"]["data"][name]
+        (run / "run.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        cfg, data = calibration_of("smoke", None, [])
+        Calibration(cfg, run, data).run(stop_after="data")  # resumes: no error
+        cfg, data = calibration_of("smoke", None, ["scorer.train_objective=verdict"])
+        with pytest.raises(RunDirError, match="another config"):
+            Calibration(cfg, run, data).run(stop_after="data")
+
 
 def _lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]

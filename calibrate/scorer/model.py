@@ -57,6 +57,8 @@ METHOD = "src"
 VERDICTS = ("A", "B", "Tie")
 """The pairwise verdict words, in the order of the probability vectors: Response A wins, B wins, tie."""
 POINTWISE_WORDS = ("Yes", "No")
+FACT_JUDGE_FIELDS = ("kind", "mode", "both_orders", "max_pairs_per_item")
+"""The `ScorerConfig` fields the fact judge (``kind: facts``) reads: all its verdicts stage's hash covers."""
 SMOLLM2_NAME = "smollm2-135m-instruct"
 FACTS_BUDGET = 400
 """Characters of compact facts JSON shown as reference."""
@@ -579,7 +581,10 @@ class RScorerVerdicts(CandidateScorer):
     method = METHOD
 
     def config(self) -> dict[str, Any]:
-        return asdict(self.job.cfg.scorer)
+        scorer = asdict(self.job.cfg.scorer)
+        if self.job.cfg.scorer.kind == "facts":  # the fact judge reads these only, never the learned scorer's
+            return {name: scorer[name] for name in FACT_JUDGE_FIELDS}
+        return scorer
 
     def inputs(self) -> dict[str, str]:
         if self.job.cfg.scorer.kind == "facts":
