@@ -78,11 +78,15 @@ def allocate_sources(
     return out
 
 
-def open_image(value: Any, base: Path | None, where: str) -> Any:
+def open_image(value: Any, base: Path | None, row: str, field: str) -> Any:
     """A row's image as a PIL image: a PIL image, a ``datasets`` ``{"bytes", "path"}`` dict, or a path
-    (relative paths against ``base``, the source's local directory); refuses anything else by ``where``."""
+    inside ``base`` (the source's local directory: an absolute path or one that leaves it is refused
+    unopened, `benchmarks.paths.resolve_data_path`); ``row`` and ``field`` name it in any refusal."""
     from PIL import Image, UnidentifiedImageError
 
+    from benchmarks.paths import resolve_data_path
+
+    where = f"{row}: field {field!r}"
     try:
         if isinstance(value, Image.Image):
             value.load()
@@ -90,14 +94,10 @@ def open_image(value: Any, base: Path | None, where: str) -> Any:
         if isinstance(value, dict) and value.get("bytes"):
             image = Image.open(io.BytesIO(value["bytes"]))
         elif isinstance(value, dict | str) and (value.get("path") if isinstance(value, dict) else value):
-            path = Path(value["path"] if isinstance(value, dict) else value)
-            if not path.is_absolute():
-                if base is None:
-                    raise SourceError(
-                        f"{where}: image path {str(path)!r} is relative and the source has no directory"
-                    )
-                path = base / path
-            image = Image.open(path)
+            rel = value["path"] if isinstance(value, dict) else value
+            if base is None:
+                raise SourceError(f"{where}: image path {rel!r} and the source has no local directory")
+            image = Image.open(resolve_data_path(base, rel, file=row, line=None, field=field))
         else:
             raise SourceError(f"{where}: no image (got {type(value).__name__})")
         image.load()
@@ -155,7 +155,7 @@ class PoolDraw:
                 for v in value if isinstance(value, list) else [value]:
                     if v is not None:
                         yield open_image(
-                            v, base, f"{name} ({source or spec.dataset}) row {i}: field {spec.image_field!r}"
+                            v, base, f"{name} ({source or spec.dataset}) row {i}", spec.image_field
                         )
 
         return build_index(
@@ -235,7 +235,7 @@ class PoolDraw:
             return None
         except RecordError as exc:
             raise SourceError(f"{at}: {exc}") from exc
-        image = rgb(open_image(doc.image, base, f"{at}: field {spec.image_field!r}"))
+        image = rgb(open_image(doc.image, base, at, spec.image_field))
         if index is not None:
             hit = index.match(image)
             if hit is not None:

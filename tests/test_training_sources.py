@@ -293,6 +293,22 @@ def test_an_unreadable_image_names_the_row_and_field(tmp_path: Path) -> None:
         build_dataset(cfg, tmp_path / "out")
 
 
+def test_an_image_path_that_leaves_the_source_directory_is_refused_unopened(tmp_path: Path) -> None:
+    from benchmarks.paths import DataPathError
+
+    rows = [dict(r) for r in rows_of("geo170k")]
+    root = source_dir("geo170k", tmp_path, rows)
+    rows[0]["image"] = "../../../outside.png"  # under images/: climbs out of the copy
+    (root / "qa_tuning.json").write_text(json.dumps(rows))
+    cfg = DataConfig(
+        suites=[], base_size=0, test_per_suite=0, rft_size=6, calib_size=0, export_hf=False,
+        training_sources=["geo170k"], sources={"geo170k": str(root)},
+    )  # fmt: skip
+    with pytest.raises(DataPathError, match=r"geo170k .* row 0: field 'image': .*not opened"):
+        build_dataset(cfg, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_config_checks_and_the_hash_ignores_where_data_is_read() -> None:
     from benchmarks.build import config_hash, load_data_config
 
