@@ -162,25 +162,29 @@ def load_data_config(preset: str | None = None, config_file: str | Path | None =
     return from_mapping(DataConfig, data, where if data else "defaults")
 
 
+def largest_remainder(total: int, weights: dict[str, float]) -> dict[str, int]:
+    """``total`` split in proportion to ``weights`` in integers that sum to it (largest remainders first,
+    ties in key order)."""
+    weight_sum = sum(weights.values())
+    raw = {k: total * w / weight_sum for k, w in weights.items()}
+    counts = {k: int(v) for k, v in raw.items()}
+    order = sorted(raw, key=lambda k: (counts[k] - raw[k], list(raw).index(k)))
+    for k in order[: total - sum(counts.values())]:
+        counts[k] += 1
+    return counts
+
+
 def allocate(total: int, suites: list[str], ratio: list[float]) -> dict[str, int]:
     """Split ``total`` items over suites: by category weight, then evenly inside a category."""
     if total == 0:
         return {}
     by_category = {c: [s for s in suites if SUITES.get(s).category == c] for c in CATEGORIES}
     weights = {c: w for c, w in zip(CATEGORIES, ratio) if by_category[c]}
-    weight_sum = sum(weights.values())
-    if weight_sum <= 0:
+    if sum(weights.values()) <= 0:
         raise ConfigError("category_ratio gives zero weight to every category that has suites")
-    # Largest-remainder rounding keeps the exact total and the ratio as close as integers allow.
-    raw = {c: total * w / weight_sum for c, w in weights.items()}
-    counts = {c: int(v) for c, v in raw.items()}
-    for c in sorted(raw, key=lambda c: raw[c] - counts[c], reverse=True)[: total - sum(counts.values())]:
-        counts[c] += 1
     out: dict[str, int] = {}
-    for c, n in counts.items():
-        members = by_category[c]
-        for i, s in enumerate(members):
-            out[s] = n // len(members) + (1 if i < n % len(members) else 0)
+    for c, n in largest_remainder(total, weights).items():
+        out.update(largest_remainder(n, {s: 1.0 for s in by_category[c]}))
     return out
 
 

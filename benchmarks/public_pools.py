@@ -45,22 +45,12 @@ class SourceError(ValueError):
     """A training source that cannot be used: the message names the source, where it was read and the row."""
 
 
-def _largest_remainder(total: int, weights: dict[str, float]) -> dict[str, int]:
-    """``total`` split in proportion to ``weights`` with integers that sum to it (largest remainders first)."""
-    weight_sum = sum(weights.values())
-    raw = {k: total * w / weight_sum for k, w in weights.items()}
-    counts = {k: int(v) for k, v in raw.items()}
-    order = sorted(raw, key=lambda k: (counts[k] - raw[k], list(raw).index(k)))
-    for k in order[: total - sum(counts.values())]:
-        counts[k] += 1
-    return counts
-
-
 def allocate_sources(
     total: int, sources: list[str], ratio: list[float], weights: dict[str, float]
 ) -> dict[str, int]:
     """``total`` items over ``sources``: first over the categories by ``ratio`` (2:1:1), then inside each
     category by ``weights`` (even when unset), each step with largest-remainder rounding (exact totals)."""
+    from benchmarks.build import largest_remainder
     from benchmarks.registry import TRAINING_SOURCES
 
     out = {s: 0 for s in sources}
@@ -70,11 +60,11 @@ def allocate_sources(
     category_weight = {c: w for c, w in zip(CATEGORIES, ratio) if by_category[c] and w > 0}
     if not category_weight:
         raise ConfigError("category_ratio gives zero weight to every category that has sources")
-    for category, n in _largest_remainder(total, category_weight).items():
+    for category, n in largest_remainder(total, category_weight).items():
         inner = {s: float(weights.get(s, 1.0)) for s in by_category[category]}
         if sum(inner.values()) <= 0:
             raise ConfigError(f"source_weights give zero weight to every {category} source")
-        out.update(_largest_remainder(n, inner))
+        out.update(largest_remainder(n, inner))
     return out
 
 
