@@ -271,6 +271,13 @@ def readers() -> None:
     help="`choice` reader scoring.",
 )
 @click.option(
+    "--reader-dtype",
+    type=click.Choice(["auto", "fp32", "bf16"]),
+    default="auto",
+    show_default=True,
+    help="dtype of the choice/lm reader's backbone (auto: bf16 on a CUDA GPU, else fp32).",
+)
+@click.option(
     "--out", type=click.Path(file_okay=False), help="Write report.json (every case) and report.md here."
 )
 def readers_validate(
@@ -284,6 +291,7 @@ def readers_validate(
     cases_dir: str | None,
     min_confidence: float | None,
     choice_scoring: str | None,
+    reader_dtype: str,
     out: str | None,
 ) -> None:
     """Agreement, coverage and confusion of a reader on generated and hand-written cases."""
@@ -298,6 +306,7 @@ def readers_validate(
         settings["min_confidence"] = min_confidence
     if choice_scoring is not None:
         settings["choice_scoring"] = choice_scoring
+    settings["dtype"] = reader_dtype
     reader_cfg = from_mapping(ReaderConfig, settings, "--reader")
     READERS.get(reader)
     cases = select_cases(suites, benchmarks, data_dir, split, per_suite, cases_dir)

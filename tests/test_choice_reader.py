@@ -14,7 +14,7 @@ from benchmarks.registry import BENCHMARKS
 from harness.implied_answer import ReaderConfig, ReadQuery
 from harness.implied_answer.choice import ChoiceReader, choice_candidates, continuation_logprobs
 from harness.implied_answer.conclusion import ConclusionReader
-from harness.implied_answer.validity import generated_cases, negate, public_cases, validate
+from harness.implied_answer.validity import generated_cases, measured_validity, negate, public_cases, validate
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +161,56 @@ def test_conclusion_reader_validity_on_generated(generated: list) -> None:
     pooled = report["pooled"]["generated"]
     assert pooled["agreement"] >= 0.9 and pooled["coverage"] >= 0.85
     assert report["by_variant"]["cut"]["n_non_decisive"] > 0
+    timing = report["timing"]
+    assert timing["cases"] == len(generated) and timing["seconds"] >= 0
+    assert timing["seconds_per_100"] == pytest.approx(100 * timing["seconds"] / len(generated), abs=0.01)
+
+
+def test_a_reader_dtype_is_part_of_its_identity_away_from_auto(tmp_path: Path) -> None:
+    """Readings in another dtype are another reader's: never served from the default's cache."""
+    auto = ChoiceReader(ReaderConfig(name="choice", backbone="srcal-micro-lm", cache_dir=str(tmp_path)))
+    bf16 = ChoiceReader(
+        ReaderConfig(name="choice", backbone="srcal-micro-lm", cache_dir=str(tmp_path), dtype="bf16")
+    )
+    assert "dtype" not in auto.identity() and bf16.identity()["dtype"] == "bf16"
+    assert auto.cache.log.path != bf16.cache.log.path and auto.lm.cache.log.path != bf16.lm.cache.log.path
+
+
+def test_measured_validity_finds_a_moved_backbone_by_its_weights(tmp_path: Path) -> None:
+    """An entry measured on a model directory is quoted wherever that directory is loaded from."""
+    settings = {"choice_scoring": "sum", "min_confidence": 0.0}
+    entries = [
+        {"reader": "choice", "backbone": "smollm2-135m-instruct", "settings": settings, "public": {"n": 1}},
+        {
+            "reader": "choice",
+            "backbone": "qwen-1.5b",
+            "backbone_hash": "abc",
+            "settings": settings,
+            "public": {"n": 2},
+        },
+    ]
+    path = tmp_path / "validity.json"
+    path.write_text(json.dumps(entries))
+    moved = {"reader": "choice", "backbone": "/elsewhere/model", "backbone_hash": "abc", **settings}
+    assert measured_validity(moved, path)["public"] == {"n": 2}
+    assert measured_validity({**moved, "backbone_hash": "other"}, path) == {"measured": False}
+    assert measured_validity({**moved, "min_confidence": 0.5}, path) == {"measured": False}
+    default = {"reader": "choice", "backbone": "smollm2-135m-instruct", "backbone_hash": "x", **settings}
+    assert measured_validity(default, path)["public"] == {"n": 1}
+
+
+def test_reader_validity_tool_records_settings_and_cost(smoke_dataset: Path, tmp_path: Path) -> None:
+    from tools.reader_validity import main as remake
+
+    out = tmp_path / "entries.json"
+    (entry,) = remake(
+        ["--readers", "conclusion", "--data", str(smoke_dataset), "--per-suite", "3", "--out", str(out)]
+    )
+    assert "--per-suite 3" in entry["command"] and "3 items per suite" in entry["command"]
+    assert entry["seconds_per_100"] >= 0 and entry["generated"]["n"] > 0
+    assert json.loads(out.read_text()) == [entry]
+    with pytest.raises(SystemExit):
+        remake(["--readers", "choice", "--reader-model", str(tmp_path)])  # the entry would have no name
 
 
 def test_cli_readers_validate(smoke_dataset: Path, tmp_path: Path) -> None:

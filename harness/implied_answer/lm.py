@@ -89,6 +89,8 @@ class LMReader:
             "max_new_tokens": self.cfg.max_new_tokens,
             "prompt_version": READER_PROMPT_VERSION,
             "system": READER_SYSTEM,
+            # away from its default only, so that readings and hashes made before it stand
+            **({"dtype": self.cfg.dtype} if self.cfg.dtype != "auto" else {}),
         }
 
     def _model(self) -> Any:

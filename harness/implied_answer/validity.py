@@ -403,8 +403,16 @@ def _summaries(results: Sequence[CaseResult], field: str) -> dict[str, dict[str,
 
 
 def validate(reader: Any, cases: Sequence[ValidityCase]) -> dict[str, Any]:
-    """Per-benchmark and pooled figures of ``reader`` on ``cases`` (pooled over generated / public)."""
+    """Per-benchmark and pooled figures of ``reader`` on ``cases`` (pooled over generated / public).
+
+    ``timing`` is the wall time of reading them (model loading included; readings already in the
+    reader's cache cost nothing: measure cost with an empty ``cache_dir``).
+    """
+    import time
+
+    started = time.perf_counter()
     results = read_cases(reader, cases)
+    seconds = time.perf_counter() - started
     generated = [r for r in results if r.variant != "hand"]
     hand = [r for r in results if r.variant == "hand"]
     return {
@@ -415,6 +423,11 @@ def validate(reader: Any, cases: Sequence[ValidityCase]) -> dict[str, Any]:
         },
         "by_benchmark": _summaries(results, "benchmark"),
         "by_variant": _summaries(results, "variant"),
+        "timing": {
+            "seconds": round(seconds, 2),
+            "cases": len(results),
+            "seconds_per_100": round(100 * seconds / len(results), 2) if results else None,
+        },
         "cases": [asdict(r) for r in results],
     }
 
@@ -436,19 +449,31 @@ def report_markdown(report: dict[str, Any]) -> str:
             f"| {name} | {s['n']} ({s['n_decisive']}) | {_fmt(s['coverage'])} | {_fmt(s['agreement'])} | "
             f"{_fmt(s['flag_agreement'])} | {_fmt(s['abstention'])} ({s['n_non_decisive']}) |"
         )
+    timing = report.get("timing")
+    if timing and timing["cases"]:
+        lines.append(
+            f"\nRead {timing['cases']} cases in {timing['seconds']:.1f} s "
+            f"({timing['seconds_per_100']:.1f} s per 100; cached readings cost nothing)."
+        )
     return "\n".join(lines) + "\n"
 
 
 def measured_validity(identity: dict[str, Any], path: Path = MEASURED) -> dict[str, Any]:
     """The committed validity figures of the reader with ``identity`` (same name and backbone).
 
+    The backbone is the same when its name is, or, for an entry that records one, when its
+    weights hash is (a model directory measured in one place and loaded from another).
     ``{"measured": False}`` for a reader nobody measured (another backbone: run
     ``srcal readers validate --reader NAME --reader-model ID`` and read its report).
     """
     if not path.is_file():
         return {"measured": False}
     for entry in json.loads(path.read_text(encoding="utf-8")):
-        same = entry["reader"] == identity.get("reader") and entry.get("backbone") == identity.get("backbone")
+        weights = entry.get("backbone_hash")
+        backbone = entry.get("backbone") == identity.get("backbone") or (
+            weights is not None and weights == identity.get("backbone_hash")
+        )
+        same = entry["reader"] == identity.get("reader") and backbone
         if same and entry.get("settings", {}) == {k: identity.get(k) for k in entry.get("settings", {})}:
             return {"measured": True, **entry}
     return {"measured": False}
