@@ -420,7 +420,8 @@ REUSE_FROM = click.option(
     type=click.Path(exists=True, file_okay=False),
     default=None,
     help="An earlier run directory: its completed stages with the same config hash and inputs are copied, not "
-    "recomputed (e.g. the dev run on which later stages' settings were chosen).",
+    "recomputed (e.g. the dev run on which later stages' settings were chosen); srcal run also reuses its "
+    "responses for a checkpoint with the same weights (content hash).",
 )
 
 

@@ -21,6 +21,7 @@ run's ``iter_0``).
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -172,7 +173,7 @@ class Run:
                 f"{name}: same weights as {donor} (content hash): its responses are reused, not regenerated"
             )
             if is_main_process():
-                self._seed_samples(self.run_dir / "eval" / donor, out)
+                self._seed_samples(self._donor_dir(donor), out)
             wait_for_everyone()
         try:
             self.results[name] = evaluation.run()
@@ -189,12 +190,29 @@ class Run:
         self._refresh()
 
     def _same_weights(self, identity: dict[str, Any], name: str) -> str | None:
-        """An already evaluated checkpoint of this run whose weights hash like ``identity``'s, if any."""
+        """An evaluated checkpoint whose weights hash like ``identity``'s, if any: one of this run
+        (its name), else one of the ``reuse_from`` run (``<run dir>/eval/<name>``; a piece's base
+        and sft-only were evaluated by the piece before it)."""
+        keys = ("model_hash", "adapter_hash")
         for other, info in self.checkpoints.items():
-            same = all(info.get(k) == identity.get(k) for k in ("model_hash", "adapter_hash"))
+            same = all(info.get(k) == identity.get(k) for k in keys)
             if other != name and same and not self.failures.get(other):
                 return other
+        index_path = Path(self.reuse_from).resolve() / "eval" / "index.json" if self.reuse_from else None
+        if index_path is None or not index_path.is_file():
+            return None
+        index = json.loads(index_path.read_text())
+        for other, info in index.get("checkpoints", {}).items():
+            same = identity.get("model_hash") is not None and all(
+                info.get(k) == identity.get(k) for k in keys
+            )
+            if same and other not in index.get("failures", {}):
+                return str(index_path.parent / other)
         return None
+
+    def _donor_dir(self, donor: str) -> Path:
+        """The evaluation directory of ``donor`` (a checkpoint of this run, or a path into another)."""
+        return Path(donor) if Path(donor).is_absolute() else self.run_dir / "eval" / donor
 
     def _seed_samples(self, donor: Path, out: Path) -> None:
         """Copy ``donor``'s per-benchmark response logs into ``out`` (cache keys hash the weights, not the path).

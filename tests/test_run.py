@@ -231,3 +231,48 @@ def test_a_checkpoint_with_the_weights_of_an_evaluated_one_reuses_its_responses(
         assert json.loads(a)["accuracy"] == json.loads(b)["accuracy"]
     index = json.loads((tmp_path / "run/eval/index.json").read_text())
     assert index["checkpoints"]["iter_2"]["reused_from"] == "iter_1"
+
+
+def test_a_piece_reuses_the_responses_of_the_run_it_reuses_stages_from(
+    smoke_dataset: Path, tmp_path: Path
+) -> None:
+    """``--reuse-from``: base and sft-only evaluated by an earlier piece are not generated again;
+    a checkpoint with other weights is."""
+    import shutil
+
+    from calibrate.zoo.srcal_micro import build_srcal_micro
+    from harness.run import Run
+    from harness.run_spec import resolve_run_spec
+
+    micro = build_srcal_micro(tmp_path / "srcal-micro")
+    twin = tmp_path / "twin"
+    shutil.copytree(micro, twin)
+    spec = resolve_run_spec("smoke", overrides=["eval.limit=3", "eval.benchmarks=[digits,easyvqa]"])
+    spec.eval.data_dir = str(smoke_dataset)
+    first = Run(spec, tmp_path / "piece-1")
+    first._evaluate("iter_0", str(micro), "sft-only", 0)
+    said: list[str] = []
+    second = Run(spec, tmp_path / "piece-2", progress=said.append, reuse_from=tmp_path / "piece-1")
+    second._evaluate("iter_0", str(twin), "sft-only", 0)
+    donor = str((tmp_path / "piece-1" / "eval" / "iter_0").resolve())
+    assert any(f"same weights as {donor}" in m for m in said)
+    assert not [m for m in said if "samples to generate" in m]
+    assert second.checkpoints["iter_0"]["reused_from"] == donor
+    for bench in ("digits", "easyvqa"):
+        a = (tmp_path / "piece-1/eval/iter_0" / bench / "samples.jsonl").read_bytes()
+        assert (tmp_path / "piece-2/eval/iter_0" / bench / "samples.jsonl").read_bytes() == a
+    # Other weights (one parameter moved): nothing to reuse, generated anew.
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    other = tmp_path / "other"
+    shutil.copytree(micro, other)
+    weights = next(other.glob("*.safetensors"))
+    tensors = load_file(weights)
+    name = next(iter(tensors))
+    tensors[name] = tensors[name] + torch.ones_like(tensors[name])
+    save_file(tensors, weights, metadata={"format": "pt"})
+    said.clear()
+    second._evaluate("iter_1", str(other), "src", 1)
+    assert not any("same weights as" in m for m in said)
+    assert [m for m in said if "samples to generate" in m]
