@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,12 @@ SEGMENTS = (
     ("wrong_inconsistent", "wrong, inconsistent", "#c92a2a"),
     ("undecided", "undecided (no rationale / answer)", "#adb5bd"),
 )
+# baselines drawn at the same iteration sit side by side, each with its own marker
+BASELINE_STEP = 0.14
+BASELINE_MARKERS = ("s", "D", "^", "v", "P", "X")
+LEGEND_INSIDE_MAX = 6  # a longer legend goes beside the axes, off the data
+TICK_ROTATED_MAX = 20  # checkpoint labels up to this long sit under their bars on one slanted line;
+TICK_WRAP = 14  # longer ones make every label horizontal, wrapped at this many characters a line
 
 
 def _save(fig: Any, out: Path, stem: str) -> list[Path]:
@@ -42,6 +49,11 @@ def trajectory_plot(results: RunResults, frame: Any, out: Path) -> list[Path]:
 
     part = frame[(frame.run == results.run) & (frame.benchmark == POOLED)]
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    baselines = [
+        c
+        for c in results.checkpoints
+        if not (c.name.startswith("iter_") or c.name == "base" or c.iteration is None)
+    ]
     for column, color in (("accuracy (all)", "#1c7ed6"), ("consistency", "#e8590c")):
         rows = part[part.column == column]
         line = [
@@ -66,19 +78,17 @@ def trajectory_plot(results: RunResults, frame: Any, out: Path) -> list[Path]:
             ax.axhline(
                 base.iloc[0]["value"], color=color, linestyle=":", linewidth=1, label=f"{column}, base"
             )
-        for c in results.checkpoints:
-            if c.name.startswith("iter_") or c.name == "base" or c.iteration is None:
-                continue
+        for k, c in enumerate(baselines):
             r = rows[rows.checkpoint == c.name]
             if not r.empty and r.iloc[0]["value"] is not None and r.iloc[0]["value"] == r.iloc[0]["value"]:
                 ax.errorbar(
-                    [c.iteration + 0.08],
+                    [c.iteration + 0.08 + BASELINE_STEP * k],
                     [r.iloc[0]["value"]],
                     yerr=[
                         [r.iloc[0]["value"] - r.iloc[0]["ci_low"]],
                         [r.iloc[0]["ci_high"] - r.iloc[0]["value"]],
                     ],
-                    fmt="s",
+                    fmt=BASELINE_MARKERS[k % len(BASELINE_MARKERS)],
                     color=color,
                     capsize=4,
                     elinewidth=1.6,
@@ -93,7 +103,10 @@ def trajectory_plot(results: RunResults, frame: Any, out: Path) -> list[Path]:
     oracle = any(c.method == ORACLE_ARM and c.name.startswith("iter_") for c in results.checkpoints)
     suffix = " [SRC judged by facts: ORACLE upper bound]" if oracle else ""
     ax.set_title(f"{results.run}: accuracy and rationale-answer consistency (95% CI){suffix}", fontsize=9)
-    ax.legend(fontsize=8, loc="best", framealpha=0.9)
+    if len(ax.get_legend_handles_labels()[1]) > LEGEND_INSIDE_MAX:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), framealpha=0.9)
+    else:
+        ax.legend(fontsize=8, loc="best", framealpha=0.9)
     return _save(fig, out, f"{results.run}_trajectory")
 
 
@@ -115,9 +128,17 @@ def consistency_2x2_plot(results: RunResults, out: Path) -> list[Path]:
         bottom = [b + v for b, v in zip(bottom, stacks[key])]
     ax.set_ylabel("share of items")
     ax.set_title(f"{results.run}: correct x consistent")
-    ax.tick_params(axis="x", rotation=30, labelsize=9)
-    # below the bars, two columns, at the tick labels' size: readable when the page scales the plot down
-    ax.legend(fontsize=10, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, frameon=False)
+    # below the bars and their labels, two columns, at the tick labels' size: readable when the
+    # page scales the plot down
+    if max(len(label) for label in labels) <= TICK_ROTATED_MAX:
+        ax.tick_params(axis="x", rotation=30, labelsize=9)
+        below = -0.3
+    else:  # slanted long labels run into their neighbours: horizontal and wrapped instead
+        wrapped = [textwrap.fill(label, TICK_WRAP) for label in labels]
+        ax.set_xticks(range(len(labels)), wrapped)
+        ax.tick_params(axis="x", labelsize=9)
+        below = -0.08 - 0.055 * max(label.count("\n") + 1 for label in wrapped)
+    ax.legend(fontsize=10, loc="upper center", bbox_to_anchor=(0.5, below), ncol=2, frameon=False)
     return _save(fig, out, f"{results.run}_consistency_2x2")
 
 

@@ -86,9 +86,15 @@ def test_trajectory_has_a_point_per_iteration_and_labelled_baselines(figures: di
         assert f"{column}, outcome-dpo" in labels
         assert f"{column}, {ORACLE_LABEL}" in labels  # the oracle never appears as plain SRC
     assert len(ax.containers) == 4  # one error bar per baseline and column
-    for container in ax.containers:
-        (x,) = container.lines[0].get_xdata()
-        assert x == pytest.approx(2.08)
+    xs = [container.lines[0].get_xdata()[0] for container in ax.containers]
+    markers = [container.lines[0].get_marker() for container in ax.containers]
+    # the two baselines at iteration 2 side by side, each with its own marker, the same for both columns
+    assert xs == pytest.approx([2.08, 2.08 + plots.BASELINE_STEP] * 2)
+    assert markers[:2] == markers[2:] and markers[0] != markers[1]
+    # nine entries: the legend sits beside the axes, not over the data
+    legend = ax.get_legend()
+    assert len(labels) > plots.LEGEND_INSIDE_MAX and legend._loc == 2  # upper left, anchored outside
+    assert legend.get_bbox_to_anchor().x0 > ax.get_window_extent().x1
     assert "ORACLE" not in ax.get_title()  # the run's own arm is the learned R-Scorer
 
 
@@ -96,6 +102,7 @@ def test_trajectory_of_an_oracle_run_says_so_in_its_title(figures: dict, tmp_pat
     results = _run(ORACLE_ARM)
     plots.trajectory_plot(results, leaderboard_frame([results], bootstrap=50, seed=0), tmp_path)
     assert "ORACLE upper bound" in figures["demo_trajectory"].axes[0].get_title()
+    assert figures["demo_trajectory"].axes[0].get_legend()._loc == 0  # six entries: "best", inside
 
 
 def test_consistency_2x2_has_a_stacked_bar_per_checkpoint(figures: dict, tmp_path: Path) -> None:
@@ -103,8 +110,12 @@ def test_consistency_2x2_has_a_stacked_bar_per_checkpoint(figures: dict, tmp_pat
     plots.consistency_2x2_plot(results, tmp_path)
     ax = figures["demo_consistency_2x2"].axes[0]
     labels = [c.label for c in results.checkpoints]
-    assert [t.get_text() for t in ax.get_xticklabels()] == labels
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert [t.replace("\n", " ") for t in ticks] == labels
     assert ORACLE_LABEL in labels
+    # the oracle's label is too long to slant: every label horizontal, wrapped
+    assert all(len(line) <= plots.TICK_WRAP for t in ticks for line in t.split("\n"))
+    assert all(t.get_rotation() == 0 for t in ax.get_xticklabels())
     assert [c.get_label() for c in ax.containers] == [name for _, name, _ in plots.SEGMENTS]
     assert all(len(c.patches) == len(labels) for c in ax.containers)
     for k, ckpt in enumerate(results.checkpoints):
