@@ -191,8 +191,8 @@ class Run:
 
     def _same_weights(self, identity: dict[str, Any], name: str) -> str | None:
         """An evaluated checkpoint whose weights hash like ``identity``'s, if any: one of this run
-        (its name), else one of the ``reuse_from`` run (``<run dir>/eval/<name>``; a piece's base
-        and sft-only were evaluated by the piece before it)."""
+        (its name), else one of the ``reuse_from`` run evaluated with the same settings
+        (``<run dir>/eval/<name>``; a piece's base and sft-only were evaluated by the piece before it)."""
         keys = ("model_hash", "adapter_hash")
         for other, info in self.checkpoints.items():
             same = all(info.get(k) == identity.get(k) for k in keys)
@@ -202,6 +202,8 @@ class Run:
         if index_path is None or not index_path.is_file():
             return None
         index = json.loads(index_path.read_text())
+        if index.get("eval_hash") != self.eval_cfg.results_hash():  # other items or settings
+            return None
         for other, info in index.get("checkpoints", {}).items():
             same = identity.get("model_hash") is not None and all(
                 info.get(k) == identity.get(k) for k in keys

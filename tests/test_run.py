@@ -261,6 +261,13 @@ def test_a_piece_reuses_the_responses_of_the_run_it_reuses_stages_from(
     for bench in ("digits", "easyvqa"):
         a = (tmp_path / "piece-1/eval/iter_0" / bench / "samples.jsonl").read_bytes()
         assert (tmp_path / "piece-2/eval/iter_0" / bench / "samples.jsonl").read_bytes() == a
+    # Other evaluation settings (fewer items): the earlier run's evaluations are not offered.
+    fewer = resolve_run_spec("smoke", overrides=["eval.limit=2", "eval.benchmarks=[digits,easyvqa]"])
+    fewer.eval.data_dir = str(smoke_dataset)
+    said.clear()
+    third = Run(fewer, tmp_path / "piece-3", progress=said.append, reuse_from=tmp_path / "piece-1")
+    third._evaluate("iter_0", str(twin), "sft-only", 0)
+    assert not any("same weights as" in m for m in said) and "reused_from" not in third.checkpoints["iter_0"]
     # Other weights (one parameter moved): nothing to reuse, generated anew.
     import torch
     from safetensors.torch import load_file, save_file
